@@ -1,0 +1,602 @@
+/* conf.c -- see conf.h.  libfyaml does the parsing; this file adds located
+ * errors, typed getters, unknown-key checks and dotted-path overrides. */
+#include "common/conf.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+
+/* A value put in the tree by conf_set, remembered to name it in errors. */
+struct conf_override {
+    struct fy_node *node;
+    char *text;
+};
+
+struct conf {
+    struct fy_document *doc;
+    char *origin;
+    char *dir;
+    struct conf_override *overrides;
+    size_t noverrides;
+};
+
+#define FYN(n) ((struct fy_node *)(n))
+#define CN(n) ((struct conf_node *)(n))
+
+static struct conf *conf_new(const char *origin)
+{
+    struct conf *c = calloc(1, sizeof(*c));
+    const char *slash;
+
+    if (c == NULL)
+        return NULL;
+    c->origin = strdup(origin);
+    slash = strrchr(origin, '/');
+    if (slash == NULL)
+        c->dir = strdup(".");
+    else if (slash == origin)
+        c->dir = strdup("/");
+    else
+        c->dir = strndup(origin, (size_t)(slash - origin));
+    if (c->origin == NULL || c->dir == NULL) {
+        free(c->origin);
+        free(c->dir);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void conf_free(struct conf *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    if (c->doc)
+        fy_document_destroy(c->doc);
+    for (i = 0; i < c->noverrides; i++)
+        free(c->overrides[i].text);
+    free(c->overrides);
+    free(c->origin);
+    free(c->dir);
+    free(c);
+}
+
+/* Parse with diagnostics collected, then report the first error located. */
+static struct conf *conf_parse(const char *origin, const char *text, size_t len, bool is_file,
+                               struct err *e)
+{
+    struct fy_diag_cfg dcfg;
+    struct fy_parse_cfg pcfg;
+    struct fy_diag *diag;
+    struct conf *c = conf_new(origin);
+
+    if (c == NULL) {
+        err_set(e, ERR_SYSTEM, "out of memory");
+        return NULL;
+    }
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = NULL;
+    dcfg.colorize = false;
+    diag = fy_diag_create(&dcfg);
+    if (diag == NULL) {
+        conf_free(c);
+        err_set(e, ERR_SYSTEM, "out of memory");
+        return NULL;
+    }
+    fy_diag_set_collect_errors(diag, true);
+    memset(&pcfg, 0, sizeof(pcfg));
+    pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
+    pcfg.diag = diag;
+    if (is_file)
+        c->doc = fy_document_build_from_file(&pcfg, text);
+    else
+        c->doc = fy_document_build_from_string(&pcfg, text, len);
+    if (c->doc == NULL || fy_diag_got_error(diag)) {
+        void *iter = NULL;
+        struct fy_diag_error *de = fy_diag_errors_iterate(diag, &iter);
+
+        if (de != NULL)
+            err_at(e, origin, de->line > 0 ? de->line : 1, "YAML syntax error: %s", de->msg);
+        else if (is_file && access(text, R_OK) != 0)
+            err_sys(e, errno, "%s", origin);
+        else
+            err_at(e, origin, 0, "cannot parse YAML");
+        fy_diag_unref(diag);
+        conf_free(c);
+        return NULL;
+    }
+    fy_diag_unref(diag);
+    if (fy_document_root(c->doc) == NULL) {
+        struct fy_node *m = fy_node_create_mapping(c->doc);
+        if (m == NULL || fy_document_set_root(c->doc, m) != 0) {
+            conf_free(c);
+            err_set(e, ERR_SYSTEM, "out of memory");
+            return NULL;
+        }
+    }
+    return c;
+}
+
+struct conf *conf_load_file(const char *path, struct err *e)
+{
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        err_sys(e, errno, "%s", path);
+        return NULL;
+    }
+    fclose(f);
+    return conf_parse(path, path, 0, true, e);
+}
+
+struct conf *conf_load_string(const char *text, const char *origin, struct err *e)
+{
+    return conf_parse(origin ? origin : "<string>", text, strlen(text), false, e);
+}
+
+const char *conf_origin(const struct conf *c) { return c->origin; }
+const char *conf_dir(const struct conf *c) { return c->dir; }
+struct conf_node *conf_root(struct conf *c) { return CN(fy_document_root(c->doc)); }
+
+bool conf_is_map(const struct conf_node *n) { return n && fy_node_get_type(FYN(n)) == FYNT_MAPPING; }
+bool conf_is_seq(const struct conf_node *n) { return n && fy_node_get_type(FYN(n)) == FYNT_SEQUENCE; }
+bool conf_is_scalar(const struct conf_node *n) { return n && fy_node_get_type(FYN(n)) == FYNT_SCALAR; }
+
+/* Line of a node (1-based), 0 if unknown: a scalar has a token; a collection
+ * is placed at its first element. */
+static long conf_line(struct fy_node *n)
+{
+    int depth;
+
+    for (depth = 0; n != NULL && depth < 64; depth++) {
+        struct fy_token *t;
+        const struct fy_mark *m;
+        void *iter = NULL;
+
+        switch (fy_node_get_type(n)) {
+        case FYNT_SCALAR:
+            t = fy_node_get_scalar_token(n);
+            if (t == NULL)
+                return 0;
+            m = fy_token_start_mark(t);
+            return m ? m->line + 1 : 0;
+        case FYNT_MAPPING: {
+            struct fy_node_pair *p = fy_node_mapping_iterate(n, &iter);
+            n = p ? fy_node_pair_key(p) : NULL;
+            break;
+        }
+        case FYNT_SEQUENCE:
+            n = fy_node_sequence_iterate(n, &iter);
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static const struct conf_override *conf_override_of(const struct conf *c, struct fy_node *n)
+{
+    for (; n != NULL; n = fy_node_get_parent(n)) {
+        size_t i;
+        for (i = 0; i < c->noverrides; i++)
+            if (c->overrides[i].node == n)
+                return &c->overrides[i];
+    }
+    return NULL;
+}
+
+void conf_where(const struct conf *c, const struct conf_node *n, char *buf, size_t len)
+{
+    const struct conf_override *o = conf_override_of(c, FYN(n));
+    long line;
+
+    if (o != NULL) {
+        snprintf(buf, len, "--set %s", o->text);
+        return;
+    }
+    line = conf_line(FYN(n));
+    if (line > 0)
+        snprintf(buf, len, "%s:%ld", c->origin, line);
+    else
+        snprintf(buf, len, "%s", c->origin);
+}
+
+int conf_error(const struct conf *c, const struct conf_node *n, struct err *e, const char *fmt, ...)
+{
+    char where[600];
+    char what[ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    conf_where(c, n, where, sizeof(where));
+    return err_set(e, ERR_INPUT, "%s: %s", where, what);
+}
+
+/* Key of a pair as a C string, or NULL for a non-scalar key. */
+static const char *conf_key(struct fy_node_pair *p)
+{
+    struct fy_node *k = fy_node_pair_key(p);
+
+    if (k == NULL || fy_node_get_type(k) != FYNT_SCALAR)
+        return NULL;
+    return fy_node_get_scalar0(k);
+}
+
+int conf_check_keys(const struct conf *c, const struct conf_node *map, const char *what,
+                    const char *const *allowed, struct err *e)
+{
+    struct fy_node_pair *p;
+    void *iter = NULL;
+
+    if (!conf_is_map(map))
+        return conf_error(c, map, e, "%s: expected a mapping", what);
+    while ((p = fy_node_mapping_iterate(FYN(map), &iter)) != NULL) {
+        const char *key = conf_key(p);
+        const char *const *a;
+        char list[512];
+        size_t used = 0;
+
+        if (key == NULL)
+            return conf_error(c, CN(fy_node_pair_key(p)), e, "%s: keys must be plain strings", what);
+        for (a = allowed; *a != NULL; a++)
+            if (strcmp(*a, key) == 0)
+                break;
+        if (*a != NULL)
+            continue;
+        list[0] = '\0';
+        for (a = allowed; *a != NULL && used + strlen(*a) + 3 < sizeof(list); a++)
+            used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", a == allowed ? "" : ", ", *a);
+        return conf_error(c, CN(fy_node_pair_key(p)), e, "unknown key '%s' in %s (known: %s)", key, what, list);
+    }
+    return 0;
+}
+
+struct conf_node *conf_get(const struct conf_node *map, const char *key)
+{
+    struct fy_node *v;
+
+    if (!conf_is_map(map))
+        return NULL;
+    v = fy_node_mapping_lookup_by_string(FYN(map), key, strlen(key));
+    if (v == NULL || fy_node_is_null(v))
+        return NULL;
+    return CN(v);
+}
+
+int conf_get_map(const struct conf *c, const struct conf_node *map, const char *key,
+                 struct conf_node **out, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+
+    if (v == NULL)
+        return 0;
+    if (!conf_is_map(v))
+        return conf_error(c, v, e, "%s: expected a mapping", key);
+    *out = v;
+    return 1;
+}
+
+int conf_get_seq(const struct conf *c, const struct conf_node *map, const char *key,
+                 struct conf_node **out, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+
+    if (v == NULL)
+        return 0;
+    if (!conf_is_seq(v))
+        return conf_error(c, v, e, "%s: expected a list", key);
+    *out = v;
+    return 1;
+}
+
+int conf_node_str(const struct conf *c, const struct conf_node *n, const char *what,
+                  const char **out, struct err *e)
+{
+    const char *s;
+
+    if (!conf_is_scalar(n))
+        return conf_error(c, n, e, "%s: expected a scalar value", what);
+    s = fy_node_get_scalar0(FYN(n));
+    if (s == NULL)
+        return err_set(e, ERR_SYSTEM, "out of memory");
+    *out = s;
+    return 1;
+}
+
+int conf_get_str(const struct conf *c, const struct conf_node *map, const char *key,
+                 const char **out, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+
+    if (v == NULL)
+        return 0;
+    return conf_node_str(c, v, key, out, e);
+}
+
+int conf_node_double(const struct conf *c, const struct conf_node *n, const char *what,
+                     double *out, struct err *e)
+{
+    const char *s;
+    char *end;
+    double v;
+
+    if (conf_node_str(c, n, what, &s, e) < 0)
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return conf_error(c, n, e, "%s: expected a number, got '%s'", what, s);
+    *out = v;
+    return 1;
+}
+
+int conf_get_double(const struct conf *c, const struct conf_node *map, const char *key,
+                    double *out, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+
+    if (v == NULL)
+        return 0;
+    return conf_node_double(c, v, key, out, e);
+}
+
+int conf_get_nonneg(const struct conf *c, const struct conf_node *map, const char *key,
+                    double *out, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+    double x;
+
+    if (v == NULL)
+        return 0;
+    if (conf_node_double(c, v, key, &x, e) < 0)
+        return -1;
+    if (x < 0)
+        return conf_error(c, v, e, "%s: must not be negative, got %g", key, x);
+    *out = x;
+    return 1;
+}
+
+int conf_get_long(const struct conf *c, const struct conf_node *map, const char *key,
+                  long *out, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+    const char *s;
+    char *end;
+    long x;
+
+    if (v == NULL)
+        return 0;
+    if (conf_node_str(c, v, key, &s, e) < 0)
+        return -1;
+    errno = 0;
+    x = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return conf_error(c, v, e, "%s: expected an integer, got '%s'", key, s);
+    *out = x;
+    return 1;
+}
+
+int conf_get_bool(const struct conf *c, const struct conf_node *map, const char *key,
+                  bool *out, struct err *e)
+{
+    static const char *const yes[] = {"true", "yes", "on", NULL};
+    static const char *const no[] = {"false", "no", "off", NULL};
+    struct conf_node *v = conf_get(map, key);
+    const char *s;
+    int i;
+
+    if (v == NULL)
+        return 0;
+    if (conf_node_str(c, v, key, &s, e) < 0)
+        return -1;
+    for (i = 0; yes[i]; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 1;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 1;
+        }
+    }
+    return conf_error(c, v, e, "%s: expected true or false, got '%s'", key, s);
+}
+
+int conf_get_duration(const struct conf *c, const struct conf_node *map, const char *key,
+                      double *out_s, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+    const char *s;
+    struct err sub;
+
+    if (v == NULL)
+        return 0;
+    if (conf_node_str(c, v, key, &s, e) < 0)
+        return -1;
+    if (duration_parse(s, out_s, &sub) < 0)
+        return conf_error(c, v, e, "%s: %s", key, sub.msg);
+    return 1;
+}
+
+int conf_get_enum(const struct conf *c, const struct conf_node *map, const char *key,
+                  const char *const *names, int *out, struct err *e)
+{
+    struct conf_node *v = conf_get(map, key);
+    const char *s;
+    char list[512];
+    size_t used = 0;
+    int i;
+
+    if (v == NULL)
+        return 0;
+    if (conf_node_str(c, v, key, &s, e) < 0)
+        return -1;
+    list[0] = '\0';
+    for (i = 0; names[i] != NULL; i++) {
+        if (strcmp(names[i], s) == 0) {
+            *out = i;
+            return 1;
+        }
+        if (used + strlen(names[i]) + 3 < sizeof(list))
+            used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", names[i]);
+    }
+    return conf_error(c, v, e, "%s: unknown value '%s' (expected one of: %s)", key, s, list);
+}
+
+size_t conf_seq_len(const struct conf_node *seq)
+{
+    return conf_is_seq(seq) ? (size_t)fy_node_sequence_item_count(FYN(seq)) : 0;
+}
+
+struct conf_node *conf_seq_at(const struct conf_node *seq, size_t i)
+{
+    if (!conf_is_seq(seq) || i > (size_t)INT32_MAX)
+        return NULL;
+    return CN(fy_node_sequence_get_by_index(FYN(seq), (int)i));
+}
+
+/* ---- overrides ------------------------------------------------------------ */
+
+/* One step of a path: a mapping key or a sequence index. */
+struct conf_step {
+    char key[128];
+    long index; /* -1 for a key step */
+};
+
+static int conf_next_step(const char **pp, struct conf_step *st)
+{
+    const char *p = *pp;
+    size_t n = 0;
+
+    if (*p == '[') {
+        char *end;
+        errno = 0;
+        st->index = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end != ']' || st->index < 0 || errno == ERANGE)
+            return -1;
+        st->key[0] = '\0';
+        p = end + 1;
+    } else {
+        st->index = -1;
+        while (*p != '\0' && *p != '.' && *p != '[') {
+            if (n + 1 >= sizeof(st->key))
+                return -1;
+            st->key[n++] = *p++;
+        }
+        if (n == 0)
+            return -1;
+        st->key[n] = '\0';
+    }
+    if (*p == '.')
+        p++;
+    *pp = p;
+    return 0;
+}
+
+static int conf_remember(struct conf *c, struct fy_node *n, const char *text)
+{
+    struct conf_override *o = realloc(c->overrides, (c->noverrides + 1) * sizeof(*o));
+
+    if (o == NULL)
+        return -1;
+    c->overrides = o;
+    o[c->noverrides].node = n;
+    o[c->noverrides].text = strdup(text);
+    if (o[c->noverrides].text == NULL)
+        return -1;
+    c->noverrides++;
+    return 0;
+}
+
+/* Put VAL at step ST of container CUR (a new key, a replaced value, an
+ * appended or replaced item). */
+static int conf_place(struct conf *c, struct fy_node *cur, const struct conf_step *st,
+                      struct fy_node *val)
+{
+    if (st->index < 0) {
+        struct fy_node_pair *p = fy_node_mapping_lookup_pair_by_string(cur, st->key, strlen(st->key));
+        if (p != NULL)
+            return fy_node_pair_set_value(p, val);
+        return fy_node_mapping_append(cur, fy_node_create_scalar_copy(c->doc, st->key, strlen(st->key)), val);
+    } else {
+        int count = fy_node_sequence_item_count(cur);
+        struct fy_node *old;
+
+        if (st->index == count)
+            return fy_node_sequence_append(cur, val);
+        old = fy_node_sequence_get_by_index(cur, (int)st->index);
+        if (old == NULL)
+            return -1;
+        if (fy_node_sequence_insert_before(cur, old, val) != 0)
+            return -1;
+        fy_node_free(fy_node_sequence_remove(cur, old));
+        return 0;
+    }
+}
+
+int conf_set(struct conf *c, const char *assignment, struct err *e)
+{
+    const char *eq = strchr(assignment, '=');
+    const char *p, *value;
+    struct fy_node *cur = fy_document_root(c->doc);
+    struct conf_step st;
+    char path[512];
+
+    if (eq == NULL || eq == assignment)
+        return err_set(e, ERR_INPUT, "--set %s: expected KEY.PATH=VALUE", assignment);
+    if ((size_t)(eq - assignment) >= sizeof(path))
+        return err_set(e, ERR_INPUT, "--set %s: key path too long", assignment);
+    memcpy(path, assignment, (size_t)(eq - assignment));
+    path[eq - assignment] = '\0';
+    value = eq + 1;
+    p = path;
+    for (;;) {
+        struct fy_node *next = NULL;
+
+        if (conf_next_step(&p, &st) < 0)
+            return err_set(e, ERR_INPUT, "--set %s: malformed key path '%s'", assignment, path);
+        if (st.index < 0 && fy_node_get_type(cur) != FYNT_MAPPING)
+            return err_set(e, ERR_INPUT, "--set %s: '%s' is not inside a mapping", assignment, st.key);
+        if (st.index >= 0 && fy_node_get_type(cur) != FYNT_SEQUENCE)
+            return err_set(e, ERR_INPUT, "--set %s: [%ld] applied to something that is not a list",
+                           assignment, st.index);
+        if (st.index >= 0 && st.index > fy_node_sequence_item_count(cur))
+            return err_set(e, ERR_INPUT, "--set %s: index %ld is past the end of a list of %d",
+                           assignment, st.index, fy_node_sequence_item_count(cur));
+        if (*p == '\0')
+            break;
+        if (st.index < 0)
+            next = fy_node_mapping_lookup_by_string(cur, st.key, strlen(st.key));
+        else
+            next = fy_node_sequence_get_by_index(cur, (int)st.index);
+        if (next == NULL || fy_node_is_null(next)) {
+            /* Create the missing container the rest of the path needs. */
+            next = *p == '[' ? fy_node_create_sequence(c->doc) : fy_node_create_mapping(c->doc);
+            if (next == NULL || conf_place(c, cur, &st, next) != 0)
+                return err_set(e, ERR_SYSTEM, "out of memory");
+        }
+        cur = next;
+    }
+    {
+        struct fy_node *val = *value ? fy_node_build_from_string(c->doc, value, strlen(value)) : NULL;
+        if (val == NULL)
+            val = fy_node_create_scalar_copy(c->doc, value, strlen(value));
+        if (val == NULL || conf_place(c, cur, &st, val) != 0 || conf_remember(c, val, assignment) != 0)
+            return err_set(e, ERR_SYSTEM, "--set %s: cannot apply", assignment);
+    }
+    return 0;
+}
