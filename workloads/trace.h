@@ -63,6 +63,11 @@ const char *trace_format(const struct trace_reader *r);
 
 void trace_close(struct trace_reader *r);
 
+/* Whether NAME is a file format ("azure", ...; not "auto"). */
+bool trace_format_known(const char *name);
+/* The file formats' names, comma-separated, into buf (for messages). */
+void trace_format_list(char *buf, size_t len);
+
 /* Native-format writer (used by `llmsim trace gen`). */
 struct trace_writer;
 struct trace_writer *trace_writer_open(const char *path, struct err *e);
