@@ -1,0 +1,61 @@
+# timeline.gp -- charts over simulated time, drawn from timeline.csv.
+#
+# Run by report.c with the run's output directory as the working directory
+# and the script on stdin.  Placeholders filled by report.c:
+#   @XSCALE@      seconds per unit of the time axis (60 or 3600)
+#   @XUNIT@       that unit's name ("minutes" or "hours")
+#   @INTERVAL_S@  length of one timeline interval in seconds
+# Columns are found by their header names, so appended columns do no harm.
+if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
+    set terminal pngcairo size 960,400 noenhanced font "sans,10"
+} else {
+    set terminal png size 960,400 noenhanced
+}
+set datafile separator ","
+set grid
+set key below center horizontal nobox
+set bmargin 5.5
+set border 3
+set tics nomirror
+set xlabel "simulated time (@XUNIT@)"
+set xrange [0:*]
+t(x) = x / @XSCALE@
+
+# (a) arrivals per second on the left axis, replicas on the right.
+set output "chart_arrivals.png"
+set title "Arrivals and replicas"
+set ylabel "arrivals per second"
+set y2label "replicas"
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+set border 11
+plot "timeline.csv" using (t(column("time_s"))):(column("arrivals") / @INTERVAL_S@) \
+        axes x1y1 with steps lw 1.5 lc rgb "#4c72b0" title "arrivals/s", \
+     "" using (t(column("time_s"))):(column("replicas_desired")) \
+        axes x1y2 with steps lw 2 dt 2 lc rgb "#dd8452" title "replicas desired", \
+     "" using (t(column("time_s"))):(column("replicas_ready")) \
+        axes x1y2 with steps lw 2 lc rgb "#55a868" title "replicas ready"
+unset y2tics
+unset y2label
+set border 3
+
+# (c) queue length and running requests at the end of each interval.
+set output "chart_queue.png"
+set title "Queued and running requests"
+set ylabel "requests"
+plot "timeline.csv" using (t(column("time_s"))):(column("queue_len")) \
+        with steps lw 1.5 lc rgb "#c44e52" title "queued", \
+     "" using (t(column("time_s"))):(column("running")) \
+        with steps lw 1.5 lc rgb "#4c72b0" title "running"
+
+# (d) cumulative cost.
+set output "chart_cost.png"
+set title "Cumulative cost"
+set ylabel "cost (USD)"
+set format y "$%g"
+set key off
+plot "timeline.csv" using (t(column("time_s") + @INTERVAL_S@)):(column("cost_usd")) \
+        with lines lw 2 lc rgb "#8172b2" title "cost"
+set output
