@@ -785,10 +785,9 @@ static void fmt_seconds(double s, char *buf, size_t len)
 }
 
 /* One headline card; LABEL and VALUE are page text, NOTE may be NULL. */
-static void html_card(FILE *out, const char *cls, const char *label, const char *value,
-                      const char *note)
+static void html_card(FILE *out, const char *label, const char *value, const char *note)
 {
-    fprintf(out, "<div class=\"card%s%s\"><div class=\"label\">", cls ? " " : "", cls ? cls : "");
+    fputs("<div class=\"card\"><div class=\"label\">", out);
     html_text(out, label);
     fputs("</div><div class=\"value\">", out);
     html_text(out, value);
@@ -807,7 +806,7 @@ static void html_card_json(FILE *out, json_t *s, const char *label, const char *
     char buf[64];
 
     fmt_json(summary_get(s, path), buf, sizeof(buf));
-    html_card(out, NULL, label, buf, NULL);
+    html_card(out, label, buf, NULL);
 }
 
 /* The headline cards: requests, SLO, cost, capacity, throughput. */
@@ -852,24 +851,24 @@ static void html_headline(FILE *out, json_t *s)
 
     snprintf(value, sizeof(value), "$%.2f", summary_num(s, "cost_usd.total"));
     snprintf(note, sizeof(note), "$%.4g per 1k requests", summary_num(s, "cost_usd.per_1k_requests"));
-    html_card(out, NULL, "cost", value, note);
+    html_card(out, "cost", value, note);
     snprintf(value, sizeof(value), "%.2f", summary_num(s, "gpu_hours"));
-    html_card(out, NULL, "GPU-hours", value, NULL);
+    html_card(out, "GPU-hours", value, NULL);
     snprintf(value, sizeof(value), "%.2f", summary_num(s, "replicas.mean"));
     snprintf(note, sizeof(note), "min %g, max %g", summary_num(s, "replicas.min"),
              summary_num(s, "replicas.max"));
-    html_card(out, NULL, "replicas (mean)", value, note);
+    html_card(out, "replicas (mean)", value, note);
     fputs("</div>\n<div class=\"cards\">\n", out);
     snprintf(value, sizeof(value), "%.3g", summary_num(s, "throughput.requests_per_s"));
-    html_card(out, NULL, "requests/s", value, NULL);
+    html_card(out, "requests/s", value, NULL);
     snprintf(value, sizeof(value), "%.4g", summary_num(s, "throughput.output_tokens_per_s"));
-    html_card(out, NULL, "output tokens/s", value, NULL);
+    html_card(out, "output tokens/s", value, NULL);
     html_card_json(out, s, "prompt tokens", "tokens.prompt");
     html_card_json(out, s, "output tokens", "tokens.output");
     snprintf(value, sizeof(value), "%.1f%%", 100 * summary_num(s, "utilization.kv_mean"));
-    html_card(out, NULL, "KV cache use (mean)", value, NULL);
+    html_card(out, "KV cache use (mean)", value, NULL);
     snprintf(value, sizeof(value), "%.1f%%", 100 * summary_num(s, "utilization.busy_mean"));
-    html_card(out, NULL, "busy (mean)", value, NULL);
+    html_card(out, "busy (mean)", value, NULL);
     fputs("</div>\n", out);
 }
 
@@ -1007,9 +1006,10 @@ static void html_extras(FILE *out, json_t *s)
 /* The simulator's own statistics and links to the data files. */
 static void html_footer(FILE *out, json_t *s)
 {
-    char events[64], dur[64];
+    char events[64], seed[64], dur[64];
 
     fmt_json(summary_get(s, "sim.events"), events, sizeof(events));
+    fmt_json(summary_get(s, "sim.seed"), seed, sizeof(seed));
     duration_format(summary_num(s, "sim.duration_s"), dur, sizeof(dur));
     fputs("<h2>Simulation</h2>\n<table>\n<tbody>\n", out);
     fprintf(out, "<tr><td>simulated time</td><td>%s</td></tr>\n", dur);
@@ -1017,7 +1017,7 @@ static void html_footer(FILE *out, json_t *s)
     fprintf(out, "<tr><td>wall time</td><td>%.3f s</td></tr>\n", summary_num(s, "sim.wall_s"));
     fprintf(out, "<tr><td>events per second</td><td>%.0f</td></tr>\n",
             summary_num(s, "sim.events_per_s"));
-    fprintf(out, "<tr><td>seed</td><td>%.0f</td></tr>\n", summary_num(s, "sim.seed"));
+    fprintf(out, "<tr><td>seed</td><td>%s</td></tr>\n", seed);
     fputs("</tbody>\n</table>\n", out);
     fputs("<footer>Data: <a href=\"summary.json\">summary.json</a>, "
           "<a href=\"timeline.csv\">timeline.csv</a>, "
@@ -1031,7 +1031,7 @@ static void html_page(FILE *out, json_t *s, const bool drawn[REPORT_NCHARTS],
 {
     const char *name = json_string_value(summary_get(s, "scenario.name"));
     json_t *file = summary_get(s, "scenario.file");
-    char dur[64];
+    char dur[64], seed[64];
 
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
@@ -1048,7 +1048,8 @@ static void html_page(FILE *out, json_t *s, const bool drawn[REPORT_NCHARTS],
         fputs("</code>", out);
     }
     duration_format(summary_num(s, "sim.duration_s"), dur, sizeof(dur));
-    fprintf(out, ": %s of simulated time, seed %.0f.</p>\n", dur, summary_num(s, "sim.seed"));
+    fmt_json(summary_get(s, "sim.seed"), seed, sizeof(seed));
+    fprintf(out, ": %s of simulated time, seed %s.</p>\n", dur, seed);
     html_headline(out, s);
     html_latency(out, s);
     html_charts(out, drawn, t, cdf);
