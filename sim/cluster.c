@@ -1,0 +1,682 @@
+/* cluster.c -- see cluster.h.  Requests live in a pool of structs reused
+ * after they finish, so memory follows the number in flight, not the trace. */
+#include "sim/cluster.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+
+/* A request inside the cluster. */
+struct creq {
+    struct creq *next; /* queue link (gateway or replica waiting list) */
+    struct creq *prev;
+    uint64_t id;
+    double arrival_s;
+    double start_s;
+    double first_token_s;
+    uint32_t prompt;
+    uint32_t output;          /* at least 1 */
+    uint32_t prefill_target;  /* tokens to prefill: the prompt, or prompt + generated after preemption */
+    uint32_t prefilled;
+    uint32_t generated;
+    uint32_t kv_tokens;       /* KV cache slots held */
+    uint32_t step_chunk;      /* prefill tokens in the step in flight; 0 while decoding */
+    uint32_t preemptions;
+    bool started;
+    bool decoding;            /* in the step in flight, decodes one token */
+    int replica;
+};
+
+/* A FIFO of requests. */
+struct rqueue {
+    struct creq *head;
+    struct creq *tail;
+    long len;
+};
+
+struct replica {
+    int id;
+    bool ready;
+    bool busy;          /* a step is in flight */
+    bool start_pending; /* a step start is scheduled for now */
+    struct rqueue waiting;
+    struct creq **running;
+    int n_running;
+    long outstanding;   /* waiting + running */
+    double kv_used;     /* tokens */
+    double step_s;      /* duration of the step in flight */
+    /* Integrals over time, for utilisation. */
+    double busy_s;
+    double kv_token_s;
+    double kv_since_s;
+};
+
+struct cluster {
+    const struct scenario *sc;
+    struct engine *en;
+    struct metrics *m;
+    struct rng route_rng;
+    struct rng service_rng;
+    struct replica **replicas;
+    int n_replicas;
+    int cap_replicas;
+    int rr_next;
+    struct rqueue gateway;
+    struct creq *free_list;
+    size_t in_flight;
+    uint64_t next_id;
+    /* Integrals since the start, and their values at the last sample. */
+    double replica_s;
+    double integral_since_s;
+    double last_sample_s;
+    double last_busy_s;
+    double last_kv_token_s;
+    double last_replica_s;
+    int replicas_min;
+    int replicas_max;
+    unsigned long long steps;
+};
+
+/* ---- queues and the request pool --------------------------------------------------- */
+
+static void rq_push(struct rqueue *q, struct creq *r)
+{
+    r->next = NULL;
+    r->prev = q->tail;
+    if (q->tail)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    q->len++;
+}
+
+static void rq_push_front(struct rqueue *q, struct creq *r)
+{
+    r->prev = NULL;
+    r->next = q->head;
+    if (q->head)
+        q->head->prev = r;
+    else
+        q->tail = r;
+    q->head = r;
+    q->len++;
+}
+
+static void rq_remove(struct rqueue *q, struct creq *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        q->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        q->tail = r->prev;
+    r->next = r->prev = NULL;
+    q->len--;
+}
+
+static struct creq *cluster_req_new(struct cluster *c)
+{
+    struct creq *r = c->free_list;
+
+    if (r != NULL)
+        c->free_list = r->next;
+    else if ((r = malloc(sizeof(*r))) == NULL)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    c->in_flight++;
+    return r;
+}
+
+static void cluster_req_free(struct cluster *c, struct creq *r)
+{
+    r->next = c->free_list;
+    c->free_list = r;
+    c->in_flight--;
+}
+
+/* ---- time integrals ------------------------------------------------------------------- */
+
+/* Bring the replica-count integral up to now. */
+static void cluster_integrate(struct cluster *c)
+{
+    double now = c->en->now_s;
+
+    c->replica_s += c->n_replicas * (now - c->integral_since_s);
+    c->integral_since_s = now;
+}
+
+/* Bring a replica's KV integral up to now (call before kv_used changes). */
+static void replica_integrate_kv(struct replica *rp, double now)
+{
+    rp->kv_token_s += rp->kv_used * (now - rp->kv_since_s);
+    rp->kv_since_s = now;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+int cluster_add_replica(struct cluster *c)
+{
+    struct replica *rp;
+
+    if (c->n_replicas == c->cap_replicas) {
+        int cap = c->cap_replicas ? c->cap_replicas * 2 : 8;
+        struct replica **a = realloc(c->replicas, (size_t)cap * sizeof(*a));
+        if (a == NULL)
+            return -1;
+        c->replicas = a;
+        c->cap_replicas = cap;
+    }
+    rp = calloc(1, sizeof(*rp));
+    if (rp == NULL)
+        return -1;
+    rp->running = calloc((size_t)c->sc->max_num_seqs, sizeof(*rp->running));
+    if (rp->running == NULL) {
+        free(rp);
+        return -1;
+    }
+    cluster_integrate(c);
+    rp->id = c->n_replicas;
+    rp->ready = true;
+    rp->kv_since_s = c->en->now_s;
+    c->replicas[c->n_replicas++] = rp;
+    if (c->n_replicas > c->replicas_max)
+        c->replicas_max = c->n_replicas;
+    return rp->id;
+}
+
+struct cluster *cluster_create(const struct scenario *sc, struct engine *en, struct metrics *m, struct err *e)
+{
+    struct cluster *c = calloc(1, sizeof(*c));
+    int i;
+
+    if (c == NULL)
+        goto nomem;
+    c->sc = sc;
+    c->en = en;
+    c->m = m;
+    rng_init(&c->route_rng, sc->seed, RNG_STREAM_ROUTING);
+    rng_init(&c->service_rng, sc->seed, RNG_STREAM_SERVICE);
+    for (i = 0; i < sc->replicas; i++)
+        if (cluster_add_replica(c) < 0)
+            goto nomem;
+    c->replicas_min = c->n_replicas;
+    return c;
+nomem:
+    cluster_free(c);
+    err_set(e, ERR_SYSTEM, "out of memory");
+    return NULL;
+}
+
+static void cluster_free_queue(struct rqueue *q)
+{
+    struct creq *r = q->head;
+
+    while (r != NULL) {
+        struct creq *next = r->next;
+        free(r);
+        r = next;
+    }
+}
+
+void cluster_free(struct cluster *c)
+{
+    int i, j;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->n_replicas; i++) {
+        struct replica *rp = c->replicas[i];
+        cluster_free_queue(&rp->waiting);
+        for (j = 0; j < rp->n_running; j++)
+            free(rp->running[j]);
+        free(rp->running);
+        free(rp);
+    }
+    free(c->replicas);
+    cluster_free_queue(&c->gateway);
+    while (c->free_list) {
+        struct creq *r = c->free_list;
+        c->free_list = r->next;
+        free(r);
+    }
+    free(c);
+}
+
+size_t cluster_in_flight(const struct cluster *c)
+{
+    return c->in_flight;
+}
+
+/* ---- replicas ---------------------------------------------------------------------------- */
+
+static bool cluster_expired(const struct cluster *c, const struct creq *r)
+{
+    return c->sc->queue_timeout_s > 0 && !r->started && c->en->now_s - r->arrival_s > c->sc->queue_timeout_s;
+}
+
+static void cluster_drop(struct cluster *c, struct creq *r, enum request_outcome why)
+{
+    metrics_dropped(c->m, why, r->id, r->arrival_s, c->en->now_s);
+    cluster_req_free(c, r);
+}
+
+static void replica_mark_started(struct cluster *c, struct creq *r)
+{
+    if (!r->started) {
+        r->started = true;
+        r->start_s = c->en->now_s;
+    }
+}
+
+static void cluster_finish(struct cluster *c, struct replica *rp, struct creq *r)
+{
+    struct request_times t;
+
+    t.id = r->id;
+    t.arrival_s = r->arrival_s;
+    t.start_s = r->start_s;
+    t.first_token_s = r->first_token_s;
+    t.finish_s = c->en->now_s;
+    t.prompt_tokens = r->prompt;
+    t.output_tokens = r->output;
+    t.preemptions = r->preemptions;
+    t.replica = rp->id;
+    metrics_done(c->m, &t);
+    rp->outstanding--;
+    cluster_req_free(c, r);
+}
+
+/* One at a time (service kind exponential or deterministic). */
+static int replica_start_single(struct cluster *c, struct replica *rp)
+{
+    struct creq *r;
+    double service_s;
+
+    while ((r = rp->waiting.head) != NULL && cluster_expired(c, r)) {
+        rq_remove(&rp->waiting, r);
+        rp->outstanding--;
+        cluster_drop(c, r, OUTCOME_TIMED_OUT);
+    }
+    if (r == NULL)
+        return 0;
+    rq_remove(&rp->waiting, r);
+    replica_mark_started(c, r);
+    rp->running[0] = r;
+    rp->n_running = 1;
+    if (c->sc->service == SERVICE_EXPONENTIAL)
+        service_s = rng_exp(&c->service_rng, c->sc->service_mean_s);
+    else
+        service_s = c->sc->service_mean_s;
+    rp->busy = true;
+    rp->step_s = service_s;
+    c->steps++;
+    return engine_schedule(c->en, c->en->now_s + service_s, EV_REPLICA_STEP_END, rp, 0);
+}
+
+/* Preempt the newest running sequence: free its KV and put it back at the
+ * head of the waiting list to be recomputed (prompt + tokens so far). */
+static void replica_preempt_newest(struct cluster *c, struct replica *rp)
+{
+    struct creq *r = rp->running[--rp->n_running];
+
+    rp->kv_used -= r->kv_tokens;
+    r->kv_tokens = 0;
+    r->prefilled = 0;
+    r->prefill_target = r->prompt + r->generated;
+    r->preemptions++;
+    c->m->preemptions++;
+    rq_push_front(&rp->waiting, r);
+}
+
+/* Form and launch the next batch (continuous batching). */
+static int replica_start_step(struct cluster *c, struct replica *rp)
+{
+    const struct scenario *sc = c->sc;
+    double now = c->en->now_s;
+    long budget = sc->max_batched_tokens;
+    double prefill = 0, prefill_ctx = 0, decode = 0, decode_ctx = 0;
+    int i, n_decode = 0;
+    struct creq *r;
+
+    if (sc->service != SERVICE_PROFILE)
+        return replica_start_single(c, rp);
+    replica_integrate_kv(rp, now);
+    /* Decoding sequences each need one more KV slot: preempt the newest
+     * until they fit (never the last one). */
+    for (i = 0; i < rp->n_running; i++)
+        n_decode += rp->running[i]->prefilled == rp->running[i]->prefill_target;
+    while (rp->n_running > 1 && rp->kv_used + n_decode > sc->kv_capacity_tokens) {
+        struct creq *victim = rp->running[rp->n_running - 1];
+        n_decode -= victim->prefilled == victim->prefill_target;
+        replica_preempt_newest(c, rp);
+    }
+    /* Running sequences first: one token each for decode, then prefill
+     * chunks for prompts still being prefilled. */
+    for (i = 0; i < rp->n_running; i++) {
+        r = rp->running[i];
+        r->step_chunk = 0;
+        r->decoding = false;
+        if (r->prefilled == r->prefill_target) {
+            r->decoding = true;
+            decode += 1;
+            decode_ctx += r->prompt + r->generated;
+            budget -= 1;
+        }
+    }
+    for (i = 0; i < rp->n_running && budget > 0; i++) {
+        uint32_t left, chunk;
+        r = rp->running[i];
+        if (r->decoding)
+            continue;
+        left = r->prefill_target - r->prefilled;
+        chunk = (long)left < budget ? left : (uint32_t)budget;
+        if (!sc->chunked_prefill && chunk < left)
+            break;
+        r->step_chunk = chunk;
+        prefill += chunk;
+        prefill_ctx += (double)chunk * r->prefilled + (double)chunk * (chunk + 1) / 2.0;
+        budget -= chunk;
+    }
+    /* Admit waiting requests, first come first served, while the batch, the
+     * token budget and the KV cache allow. */
+    while ((r = rp->waiting.head) != NULL && rp->n_running < sc->max_num_seqs && budget > 0) {
+        uint32_t need, chunk;
+        if (cluster_expired(c, r)) {
+            rq_remove(&rp->waiting, r);
+            rp->outstanding--;
+            cluster_drop(c, r, OUTCOME_TIMED_OUT);
+            continue;
+        }
+        if (r->prefill_target == 0)
+            r->prefill_target = r->prompt;
+        need = r->prefill_target;
+        if (rp->kv_used + need + n_decode > sc->kv_capacity_tokens)
+            break;
+        chunk = (long)need < budget ? need : (uint32_t)budget;
+        if (!sc->chunked_prefill && chunk < need && (prefill > 0 || decode > 0))
+            break;
+        if (!sc->chunked_prefill)
+            chunk = need; /* a prompt longer than the budget runs alone */
+        rq_remove(&rp->waiting, r);
+        replica_mark_started(c, r);
+        r->kv_tokens = need;
+        rp->kv_used += need;
+        r->decoding = false;
+        r->step_chunk = chunk;
+        rp->running[rp->n_running++] = r;
+        prefill += chunk;
+        prefill_ctx += (double)chunk * (chunk + 1) / 2.0;
+        budget -= chunk;
+    }
+    if (prefill == 0 && decode == 0)
+        return 0; /* nothing to do: idle until work arrives */
+    rp->busy = true;
+    rp->step_s = profile_iteration_s(sc->profile, prefill, prefill_ctx, decode, decode_ctx);
+    c->steps++;
+    return engine_schedule(c->en, now + rp->step_s, EV_REPLICA_STEP_END, rp, 0);
+}
+
+/* ---- the gateway ------------------------------------------------------------------------ */
+
+static bool replica_has_room(const struct cluster *c, const struct replica *rp)
+{
+    return rp->ready && (c->sc->max_concurrency == 0 || rp->outstanding < c->sc->max_concurrency);
+}
+
+/* Choose a replica with room by the routing policy; NULL when none has room. */
+static struct replica *cluster_route(struct cluster *c)
+{
+    int n = c->n_replicas, i, best = -1;
+
+    switch (c->sc->routing) {
+    case ROUTE_ROUND_ROBIN:
+        for (i = 0; i < n; i++) {
+            int k = (c->rr_next + i) % n;
+            if (replica_has_room(c, c->replicas[k])) {
+                best = k;
+                break;
+            }
+        }
+        break;
+    case ROUTE_LEAST_OUTSTANDING:
+        /* Scan from a rotating start so ties spread evenly. */
+        for (i = 0; i < n; i++) {
+            int k = (c->rr_next + i) % n;
+            if (replica_has_room(c, c->replicas[k]) &&
+                (best < 0 || c->replicas[k]->outstanding < c->replicas[best]->outstanding))
+                best = k;
+        }
+        break;
+    case ROUTE_POWER_OF_TWO:
+    case ROUTE_RANDOM: {
+        /* Sample among replicas with room: by rejection while most have
+         * room, by a scan when few do. */
+        int tries, picks[2] = {-1, -1}, want = c->sc->routing == ROUTE_RANDOM ? 1 : 2, got = 0;
+        for (tries = 0; tries < 4 * n && got < want; tries++) {
+            int k = (int)rng_below(&c->route_rng, (uint64_t)n);
+            if (replica_has_room(c, c->replicas[k]) && (got == 0 || picks[0] != k))
+                picks[got++] = k;
+        }
+        if (got == 0) {
+            for (i = 0; i < n; i++)
+                if (replica_has_room(c, c->replicas[i]))
+                    picks[got++ > 0 ? 1 : 0] = i;
+            got = got > 0;
+        }
+        if (got == 0)
+            break;
+        best = picks[0];
+        if (got == 2 && c->replicas[picks[1]]->outstanding < c->replicas[best]->outstanding)
+            best = picks[1];
+        break;
+    }
+    }
+    if (best < 0)
+        return NULL;
+    c->rr_next = (best + 1) % n;
+    return c->replicas[best];
+}
+
+static int cluster_dispatch(struct cluster *c, struct replica *rp, struct creq *r)
+{
+    r->replica = rp->id;
+    rq_push(&rp->waiting, r);
+    rp->outstanding++;
+    if (rp->busy || rp->start_pending)
+        return 0;
+    /* Start the step after every other event of this instant, so that the
+     * batch holds all the requests that arrived at the same time. */
+    rp->start_pending = true;
+    return engine_schedule(c->en, c->en->now_s, EV_REPLICA_STEP_START, rp, 0);
+}
+
+/* Drop timed-out requests from the head of the gateway queue.  The queue is
+ * in arrival order and every request has the same timeout, so the expired
+ * ones are exactly a prefix. */
+static void cluster_expire_gateway(struct cluster *c)
+{
+    struct creq *r;
+
+    while ((r = c->gateway.head) != NULL && cluster_expired(c, r)) {
+        rq_remove(&c->gateway, r);
+        cluster_drop(c, r, OUTCOME_TIMED_OUT);
+    }
+}
+
+/* Move queued requests to replicas that have room. */
+static int cluster_drain_gateway(struct cluster *c)
+{
+    cluster_expire_gateway(c);
+    while (c->gateway.head != NULL) {
+        struct replica *rp = cluster_route(c);
+        struct creq *r = c->gateway.head;
+        if (rp == NULL)
+            break;
+        rq_remove(&c->gateway, r);
+        if (cluster_dispatch(c, rp, r) < 0)
+            return -1;
+        cluster_expire_gateway(c);
+    }
+    return 0;
+}
+
+int cluster_arrive(struct cluster *c, const struct trace_request *req)
+{
+    const struct scenario *sc = c->sc;
+    struct creq *r = cluster_req_new(c);
+    struct replica *rp;
+
+    if (r == NULL)
+        return -1;
+    r->id = c->next_id++;
+    r->arrival_s = c->en->now_s;
+    r->prompt = req->prompt_tokens;
+    r->output = req->output_tokens > 0 ? req->output_tokens : 1;
+    r->replica = -1;
+    metrics_arrival(c->m, r->prompt);
+    /* A prompt that can never fit in a replica's KV cache is refused at once. */
+    if (sc->service == SERVICE_PROFILE && (double)r->prompt + r->output > sc->kv_capacity_tokens) {
+        cluster_drop(c, r, OUTCOME_REJECTED);
+        return 0;
+    }
+    cluster_expire_gateway(c);
+    rp = c->gateway.head == NULL ? cluster_route(c) : NULL;
+    if (rp != NULL)
+        return cluster_dispatch(c, rp, r);
+    if (sc->queue_capacity >= 0 && c->gateway.len >= sc->queue_capacity) {
+        cluster_drop(c, r, OUTCOME_REJECTED);
+        return 0;
+    }
+    rq_push(&c->gateway, r);
+    return 0;
+}
+
+/* A step ended: account tokens, finish sequences, start the next step. */
+static int replica_end_step(struct cluster *c, struct replica *rp)
+{
+    double now = c->en->now_s;
+    int i, kept = 0;
+
+    rp->busy = false;
+    rp->busy_s += rp->step_s;
+    replica_integrate_kv(rp, now);
+    for (i = 0; i < rp->n_running; i++) {
+        struct creq *r = rp->running[i];
+
+        if (c->sc->service != SERVICE_PROFILE) {
+            /* Served whole: the response arrives at once. */
+            r->first_token_s = now;
+            r->generated = r->output;
+            metrics_first_token(c->m, now - r->arrival_s);
+        } else if (r->decoding) {
+            r->generated++;
+            r->kv_tokens++;
+            rp->kv_used++;
+        } else if (r->step_chunk > 0) {
+            r->prefilled += r->step_chunk;
+            r->step_chunk = 0;
+            if (r->prefilled == r->prefill_target) {
+                /* The step that completes a prefill also samples a token. */
+                if (r->generated == 0) {
+                    r->first_token_s = now;
+                    metrics_first_token(c->m, now - r->arrival_s);
+                }
+                r->generated++;
+            }
+        }
+        r->decoding = false;
+        if (r->generated >= r->output) {
+            rp->kv_used -= r->kv_tokens;
+            cluster_finish(c, rp, r);
+        } else {
+            rp->running[kept++] = r;
+        }
+    }
+    rp->n_running = kept;
+    if (rp->kv_used < 0.5)
+        rp->kv_used = 0;
+    if (cluster_drain_gateway(c) < 0)
+        return -1;
+    if (!rp->busy && (rp->n_running > 0 || rp->waiting.head != NULL))
+        return replica_start_step(c, rp);
+    return 0;
+}
+
+int cluster_handle(struct cluster *c, const struct event *ev)
+{
+    switch (ev->type) {
+    case EV_REPLICA_STEP_START: {
+        struct replica *rp = ev->obj;
+        rp->start_pending = false;
+        return rp->busy ? 0 : replica_start_step(c, rp);
+    }
+    case EV_REPLICA_STEP_END:
+        return replica_end_step(c, ev->obj);
+    default:
+        assert(!"unknown cluster event");
+        return 0;
+    }
+}
+
+/* ---- sampling ------------------------------------------------------------------------------ */
+
+void cluster_sample(struct cluster *c, struct timeline_sample *s)
+{
+    double now = c->en->now_s, busy = 0, kv = 0, dt_replica;
+    int i;
+
+    cluster_integrate(c);
+    cluster_expire_gateway(c);
+    memset(s, 0, sizeof(*s));
+    s->queue_len = c->gateway.len;
+    for (i = 0; i < c->n_replicas; i++) {
+        struct replica *rp = c->replicas[i];
+        replica_integrate_kv(rp, now);
+        s->queue_len += rp->waiting.len;
+        s->running += rp->n_running;
+        busy += rp->busy_s;
+        kv += rp->kv_token_s;
+        s->replicas_ready += rp->ready;
+    }
+    s->replicas_desired = c->n_replicas;
+    dt_replica = c->replica_s - c->last_replica_s;
+    if (dt_replica > 0) {
+        s->busy_frac = (busy - c->last_busy_s) / dt_replica;
+        if (s->busy_frac > 1)
+            s->busy_frac = 1;
+        if (c->sc->service == SERVICE_PROFILE)
+            s->kv_util = (kv - c->last_kv_token_s) / (dt_replica * c->sc->kv_capacity_tokens);
+    }
+    s->cost_usd = c->replica_s / 3600.0 * c->sc->gpus_per_replica * c->sc->gpu_hourly_usd;
+    c->last_busy_s = busy;
+    c->last_kv_token_s = kv;
+    c->last_replica_s = c->replica_s;
+    c->last_sample_s = now;
+}
+
+void cluster_totals(struct cluster *c, struct cluster_totals *t)
+{
+    int i;
+
+    cluster_integrate(c);
+    memset(t, 0, sizeof(*t));
+    for (i = 0; i < c->n_replicas; i++) {
+        replica_integrate_kv(c->replicas[i], c->en->now_s);
+        t->busy_s += c->replicas[i]->busy_s;
+        t->kv_token_s += c->replicas[i]->kv_token_s;
+    }
+    t->replica_s = c->replica_s;
+    t->kv_capacity_tokens = c->sc->kv_capacity_tokens;
+    t->gpu_hours = c->replica_s / 3600.0 * c->sc->gpus_per_replica;
+    t->cost_usd = t->gpu_hours * c->sc->gpu_hourly_usd;
+    t->replicas_min = c->replicas_min;
+    t->replicas_max = c->replicas_max;
+    t->steps = c->steps;
+}

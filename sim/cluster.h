@@ -1,0 +1,71 @@
+/* cluster.h -- the serving cluster: a gateway in front of model replicas.
+ *
+ * The gateway routes each arriving request to a ready replica that has room
+ * (fewer than max_concurrency outstanding requests) by the scenario's policy:
+ * round robin, least outstanding requests, power of two choices, or random.
+ * When no replica has room, it holds the request in a FIFO queue of bounded
+ * capacity (a full queue rejects); a request that has not started service
+ * within the queue timeout is dropped as timed out.
+ *
+ * A replica runs continuous batching (iteration-level scheduling, as vLLM):
+ * each step decodes one token for every running sequence and prefills new
+ * prompts (in chunks, when chunked prefill is on) within max_num_seqs
+ * sequences and max_batched_tokens tokens; a prompt is admitted, first come
+ * first served, only when its KV cache fits, and when decoding runs out of KV
+ * the newest sequence is preempted and later recomputed.  The step's duration
+ * comes from the service-time profile.  With service kind exponential or
+ * deterministic a replica instead serves one request at a time.
+ *
+ * The replica set is dynamic (cluster_add_replica / cluster_remove_replica),
+ * so autoscalers can drive it. */
+#ifndef LLM_CLUSTER_H
+#define LLM_CLUSTER_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "sim/engine.h"
+#include "sim/metrics.h"
+#include "sim/scenario.h"
+#include "workloads/trace.h"
+
+/* Event kinds the cluster schedules (the simulator's own start at 1). */
+enum cluster_event {
+    EV_REPLICA_STEP_START = 100, /* obj: the replica; batches what arrived up to now */
+    EV_REPLICA_STEP_END = 101,   /* obj: the replica */
+};
+
+struct cluster;
+
+struct cluster *cluster_create(const struct scenario *sc, struct engine *en, struct metrics *m, struct err *e);
+void cluster_free(struct cluster *c);
+
+/* A request arrives now (en->now_s). Returns -1 when out of memory. */
+int cluster_arrive(struct cluster *c, const struct trace_request *req);
+/* Handle one of the cluster's events. */
+int cluster_handle(struct cluster *c, const struct event *ev);
+
+/* Add a ready replica; returns its id or -1. */
+int cluster_add_replica(struct cluster *c);
+/* Requests still in the system (queued or running). */
+size_t cluster_in_flight(const struct cluster *c);
+
+/* Close the interval ending now: fill *s (averages over the interval since
+ * the previous call) and the accumulated cost. */
+void cluster_sample(struct cluster *c, struct timeline_sample *s);
+
+/* Totals at the end of a run. */
+struct cluster_totals {
+    double replica_s;  /* integral of the replica count over time */
+    double busy_s;     /* replica-seconds spent running steps */
+    double kv_token_s; /* integral of KV tokens in use */
+    double kv_capacity_tokens;
+    double cost_usd;
+    double gpu_hours;
+    int replicas_min;
+    int replicas_max;
+    unsigned long long steps;
+};
+void cluster_totals(struct cluster *c, struct cluster_totals *t);
+
+#endif

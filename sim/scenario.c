@@ -1,0 +1,245 @@
+/* scenario.c -- see scenario.h.  One reader per section, each checking its
+ * keys first so that a misspelt setting is an error rather than a default. */
+#include "sim/scenario.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+const char *const scenario_routing_names[] = {"round_robin", "least_outstanding", "power_of_two", "random",
+                                              NULL};
+
+static int scenario_read_service(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    static const char *const keys[] = {"kind", "mean", "profile", "roofline", NULL};
+    static const char *const kinds[] = {"profile", "exponential", "deterministic", NULL};
+    const struct conf *c = s->conf;
+    struct conf_node *rl = NULL;
+    const char *path = NULL;
+    int kind = SERVICE_PROFILE;
+    int has_mean;
+
+    if (map == NULL)
+        return err_at(e, conf_origin(c), 0, "missing section 'service' (profile, roofline or exponential)");
+    if (conf_check_keys(c, map, "service", keys, e) < 0 || conf_get_enum(c, map, "kind", kinds, &kind, e) < 0)
+        return -1;
+    s->service = (enum service_kind)kind;
+    has_mean = conf_get_duration(c, map, "mean", &s->service_mean_s, e);
+    if (has_mean < 0 || conf_get_str(c, map, "profile", &path, e) < 0 || conf_get_map(c, map, "roofline", &rl, e) < 0)
+        return -1;
+    if (s->service != SERVICE_PROFILE) {
+        if (!has_mean || s->service_mean_s <= 0)
+            return conf_error(c, map, e, "service: kind %s needs a positive 'mean' duration", kinds[kind]);
+        if (path || rl)
+            return conf_error(c, map, e, "service: kind %s takes no profile or roofline", kinds[kind]);
+        return 0;
+    }
+    if (has_mean)
+        return conf_error(c, conf_get(map, "mean"), e, "mean: only for kind exponential or deterministic");
+    if ((path == NULL) == (rl == NULL))
+        return conf_error(c, map, e, "service: give exactly one of 'profile: FILE.json' or 'roofline: {gpu, model}'");
+    if (path != NULL) {
+        char full[4096];
+        if (path[0] == '/')
+            snprintf(full, sizeof(full), "%s", path);
+        else
+            snprintf(full, sizeof(full), "%s/%s", conf_dir(c), path);
+        s->profile = profile_load_json(full, e);
+    } else {
+        s->profile = profile_roofline_from_conf(c, rl, e);
+    }
+    return s->profile ? 0 : -1;
+}
+
+static int scenario_read_cluster(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    static const char *const keys[] = {"replicas", "gpus_per_replica", "gpu_hourly_usd", "replica", NULL};
+    static const char *const rkeys[] = {"max_num_seqs", "max_batched_tokens", "chunked_prefill",
+                                        "kv_cache_tokens", "max_concurrency", NULL};
+    const struct conf *c = s->conf;
+    struct conf_node *r = NULL;
+    long replicas = 1, gpus = 0, seqs = 256, tokens = 8192, conc = -1;
+    double kv = 0;
+    bool has_price;
+
+    if (map == NULL)
+        return err_at(e, conf_origin(c), 0, "missing section 'cluster' (at least 'replicas')");
+    if (conf_check_keys(c, map, "cluster", keys, e) < 0)
+        return -1;
+    if (conf_get_long(c, map, "replicas", &replicas, e) < 0 || conf_get_long(c, map, "gpus_per_replica", &gpus, e) < 0)
+        return -1;
+    if (replicas < 1 || replicas > 100000)
+        return conf_error(c, conf_get(map, "replicas"), e, "replicas: expected 1..100000, got %ld", replicas);
+    if (gpus < 0 || gpus > 64)
+        return conf_error(c, conf_get(map, "gpus_per_replica"), e, "gpus_per_replica: expected 1..64, got %ld", gpus);
+    has_price = conf_get(map, "gpu_hourly_usd") != NULL;
+    if (conf_get_nonneg(c, map, "gpu_hourly_usd", &s->gpu_hourly_usd, e) < 0 || conf_get_map(c, map, "replica", &r, e) < 0)
+        return -1;
+    if (r != NULL) {
+        if (conf_check_keys(c, r, "cluster.replica", rkeys, e) < 0 ||
+            conf_get_long(c, r, "max_num_seqs", &seqs, e) < 0 ||
+            conf_get_long(c, r, "max_batched_tokens", &tokens, e) < 0 ||
+            conf_get_bool(c, r, "chunked_prefill", &s->chunked_prefill, e) < 0 ||
+            conf_get_nonneg(c, r, "kv_cache_tokens", &kv, e) < 0 ||
+            conf_get_long(c, r, "max_concurrency", &conc, e) < 0)
+            return -1;
+        if (seqs < 1 || seqs > 1000000)
+            return conf_error(c, conf_get(r, "max_num_seqs"), e, "max_num_seqs: expected 1..1000000, got %ld", seqs);
+        if (tokens < 1)
+            return conf_error(c, conf_get(r, "max_batched_tokens"), e, "max_batched_tokens: must be positive");
+        if (conc < -1 || conc > 100000000)
+            return conf_error(c, conf_get(r, "max_concurrency"), e, "max_concurrency: expected 0 (no limit) or a positive count");
+    }
+    s->replicas = (int)replicas;
+    s->max_num_seqs = (int)seqs;
+    s->max_batched_tokens = tokens;
+    if (s->service != SERVICE_PROFILE) {
+        /* One request at a time per replica: the gateway holds the queue (M/M/c). */
+        s->max_num_seqs = 1;
+        s->max_concurrency = 1;
+    } else {
+        s->max_concurrency = conc < 0 ? s->max_num_seqs : (int)conc;
+        s->kv_capacity_tokens = kv > 0 ? kv : s->profile->kv_capacity_tokens;
+    }
+    if (gpus == 0)
+        gpus = s->profile && s->profile->kind == PROFILE_ROOFLINE ? s->profile->rf.tp : 1;
+    s->gpus_per_replica = (int)gpus;
+    if (!has_price && s->profile && s->profile->kind == PROFILE_ROOFLINE)
+        s->gpu_hourly_usd = s->profile->rf.gpu.hourly_usd;
+    return 0;
+}
+
+static int scenario_read_gateway(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    static const char *const keys[] = {"routing", "queue_capacity", "queue_timeout", NULL};
+    const struct conf *c = s->conf;
+    int routing = ROUTE_LEAST_OUTSTANDING;
+
+    s->routing = ROUTE_LEAST_OUTSTANDING;
+    s->queue_capacity = -1;
+    if (map == NULL)
+        return 0;
+    if (conf_check_keys(c, map, "gateway", keys, e) < 0 ||
+        conf_get_enum(c, map, "routing", scenario_routing_names, &routing, e) < 0 ||
+        conf_get_long(c, map, "queue_capacity", &s->queue_capacity, e) < 0 ||
+        conf_get_duration(c, map, "queue_timeout", &s->queue_timeout_s, e) < 0)
+        return -1;
+    if (s->queue_capacity < -1)
+        return conf_error(c, conf_get(map, "queue_capacity"), e, "queue_capacity: expected -1 (unbounded) or a count");
+    s->routing = (enum routing)routing;
+    return 0;
+}
+
+static int scenario_read_slo(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    static const char *const keys[] = {"ttft", "tpot", "e2e", "target", NULL};
+    const struct conf *c = s->conf;
+
+    s->slo_target = 0.99;
+    if (map == NULL)
+        return 0;
+    if (conf_check_keys(c, map, "slo", keys, e) < 0 || conf_get_duration(c, map, "ttft", &s->slo_ttft_s, e) < 0 ||
+        conf_get_duration(c, map, "tpot", &s->slo_tpot_s, e) < 0 ||
+        conf_get_duration(c, map, "e2e", &s->slo_e2e_s, e) < 0 ||
+        conf_get_nonneg(c, map, "target", &s->slo_target, e) < 0)
+        return -1;
+    if (s->slo_target > 1)
+        return conf_error(c, conf_get(map, "target"), e, "target: expected a fraction in [0, 1], got %g", s->slo_target);
+    return 0;
+}
+
+static int scenario_read_output(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    static const char *const keys[] = {"interval", "requests_csv", NULL};
+    const struct conf *c = s->conf;
+
+    s->interval_s = 60.0;
+    if (map == NULL)
+        return 0;
+    if (conf_check_keys(c, map, "output", keys, e) < 0 || conf_get_duration(c, map, "interval", &s->interval_s, e) < 0 ||
+        conf_get_bool(c, map, "requests_csv", &s->requests_csv, e) < 0)
+        return -1;
+    if (s->interval_s < 1e-3)
+        return conf_error(c, conf_get(map, "interval"), e, "interval: must be at least 1ms");
+    return 0;
+}
+
+/* Fetch a section mapping by name, NULL when absent. */
+static int scenario_section(const struct conf *c, struct conf_node *root, const char *key,
+                            struct conf_node **out, struct err *e)
+{
+    *out = NULL;
+    return conf_get_map(c, root, key, out, e) < 0 ? -1 : 0;
+}
+
+struct scenario *scenario_load(const char *path, char *const *sets, int nsets, struct err *e)
+{
+    static const char *const keys[] = {"name", "description", "seed", "workload", "service", "cluster",
+                                       "gateway", "slo", "output", NULL};
+    struct scenario *s = calloc(1, sizeof(*s));
+    struct conf_node *root, *sec;
+    const char *name = NULL;
+    long seed = 1;
+    int i;
+
+    if (s == NULL) {
+        err_set(e, ERR_SYSTEM, "out of memory");
+        return NULL;
+    }
+    s->chunked_prefill = true;
+    s->conf = conf_load_file(path, e);
+    if (s->conf == NULL)
+        goto fail;
+    for (i = 0; i < nsets; i++)
+        if (conf_set(s->conf, sets[i], e) < 0)
+            goto fail;
+    root = conf_root(s->conf);
+    if (conf_check_keys(s->conf, root, "the scenario", keys, e) < 0)
+        goto fail;
+    if (conf_get_str(s->conf, root, "name", &name, e) < 0 || conf_get_long(s->conf, root, "seed", &seed, e) < 0)
+        goto fail;
+    if (name == NULL) {
+        /* Default name: the file's base name without extension. */
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        snprintf(s->name, sizeof(s->name), "%.*s", (int)strcspn(base, "."), base);
+    } else {
+        snprintf(s->name, sizeof(s->name), "%s", name);
+    }
+    if (seed < 0) {
+        conf_error(s->conf, conf_get(root, "seed"), e, "seed: must not be negative");
+        goto fail;
+    }
+    s->seed = (uint64_t)seed;
+    if (conf_get_map(s->conf, root, "workload", &s->workload, e) < 0)
+        goto fail;
+    if (s->workload == NULL) {
+        err_at(e, path, 0, "missing section 'workload' (trace: FILE or generator: {...})");
+        goto fail;
+    }
+    if (scenario_section(s->conf, root, "service", &sec, e) < 0 || scenario_read_service(s, sec, e) < 0)
+        goto fail;
+    if (scenario_section(s->conf, root, "cluster", &sec, e) < 0 || scenario_read_cluster(s, sec, e) < 0)
+        goto fail;
+    if (scenario_section(s->conf, root, "gateway", &sec, e) < 0 || scenario_read_gateway(s, sec, e) < 0)
+        goto fail;
+    if (scenario_section(s->conf, root, "slo", &sec, e) < 0 || scenario_read_slo(s, sec, e) < 0)
+        goto fail;
+    if (scenario_section(s->conf, root, "output", &sec, e) < 0 || scenario_read_output(s, sec, e) < 0)
+        goto fail;
+    return s;
+fail:
+    scenario_free(s);
+    return NULL;
+}
+
+void scenario_free(struct scenario *s)
+{
+    if (s == NULL)
+        return;
+    profile_free(s->profile);
+    conf_free(s->conf);
+    free(s);
+}

@@ -1,0 +1,74 @@
+/* scenario.h -- a simulation scenario read from YAML.
+ *
+ * Top-level sections: name, description, seed, workload, service, cluster,
+ * gateway, slo, output (see README.md and the examples in workloads/examples).  Every
+ * key is checked: an unknown key, a wrong type or a negative duration is an
+ * error naming FILE:LINE and the key.  Overrides ("--set key.path=value")
+ * are applied to the YAML tree before it is read. */
+#ifndef LLM_SCENARIO_H
+#define LLM_SCENARIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/conf.h"
+#include "common/err.h"
+#include "sim/profile.h"
+
+enum service_kind {
+    SERVICE_PROFILE,       /* continuous batching, times from a profile */
+    SERVICE_EXPONENTIAL,   /* one request at a time, exponential service time */
+    SERVICE_DETERMINISTIC, /* one request at a time, constant service time */
+};
+
+enum routing {
+    ROUTE_ROUND_ROBIN,
+    ROUTE_LEAST_OUTSTANDING,
+    ROUTE_POWER_OF_TWO,
+    ROUTE_RANDOM,
+};
+
+struct scenario {
+    struct conf *conf; /* owned; workload is read from it by the workloads library */
+    struct conf_node *workload;
+    char name[128];
+    uint64_t seed;
+
+    /* service */
+    enum service_kind service;
+    double service_mean_s;    /* exponential / deterministic */
+    struct profile *profile;  /* SERVICE_PROFILE; owned */
+
+    /* cluster */
+    int replicas;
+    int gpus_per_replica;
+    double gpu_hourly_usd;
+    int max_num_seqs;          /* sequences in a batch */
+    long max_batched_tokens;   /* tokens in one iteration (prefill + decode) */
+    bool chunked_prefill;
+    double kv_capacity_tokens; /* per replica */
+    int max_concurrency;       /* outstanding requests a replica accepts; 0 = no limit */
+
+    /* gateway */
+    enum routing routing;
+    long queue_capacity;       /* requests the gateway holds; -1 = unbounded */
+    double queue_timeout_s;    /* 0 = none: arrival to start of service */
+
+    /* slo (0 = no target on that metric) */
+    double slo_ttft_s;
+    double slo_tpot_s;
+    double slo_e2e_s;
+    double slo_target;         /* fraction of requests that must meet it */
+
+    /* output */
+    double interval_s;         /* timeline interval */
+    bool requests_csv;         /* write per-request rows */
+};
+
+/* Load FILE, apply the NSETS overrides in SETS, and read it.  NULL on error. */
+struct scenario *scenario_load(const char *path, char *const *sets, int nsets, struct err *e);
+void scenario_free(struct scenario *s);
+
+extern const char *const scenario_routing_names[];
+
+#endif

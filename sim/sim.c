@@ -1,0 +1,265 @@
+/* sim.c -- see sim.h.  The event loop: arrivals are read from the workload
+ * one ahead (so memory does not grow with the trace), the cluster handles
+ * its own events, and a timeline tick closes each output interval. */
+#include "sim/sim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "sim/cluster.h"
+#include "sim/engine.h"
+#include "sim/metrics.h"
+#include "workloads/trace.h"
+
+enum sim_event {
+    EV_ARRIVAL = 1,
+    EV_TICK = 2,
+};
+
+struct sim {
+    const struct scenario *sc;
+    const struct sim_options *opt;
+    struct engine en;
+    struct metrics m;
+    struct cluster *cl;
+    struct trace_reader *tr;
+    struct trace_request next; /* the arrival scheduled but not yet delivered */
+    bool arrivals_done;
+    double tick_start_s;
+    double wall_start_s;
+    double last_progress_s;
+};
+
+static double sim_wall_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Read the next request and schedule its arrival. */
+static int sim_schedule_arrival(struct sim *s, struct err *e)
+{
+    int rc = trace_next(s->tr, &s->next, e);
+
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        s->arrivals_done = true;
+        return 0;
+    }
+    if (s->next.arrival_s < s->en.now_s)
+        s->next.arrival_s = s->en.now_s; /* readers keep order; guard anyway */
+    if (engine_schedule(&s->en, s->next.arrival_s, EV_ARRIVAL, NULL, 0) < 0)
+        return err_set(e, ERR_SYSTEM, "out of memory");
+    return 0;
+}
+
+static void sim_close_interval(struct sim *s)
+{
+    struct timeline_sample ts;
+
+    cluster_sample(s->cl, &ts);
+    metrics_timeline_row(&s->m, s->tick_start_s, &ts);
+    s->tick_start_s = s->en.now_s;
+}
+
+static void sim_progress(struct sim *s, bool final)
+{
+    double now = sim_wall_s();
+    double frac;
+    char simt[32];
+
+    if (!s->opt->progress)
+        return;
+    if (final) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    if (now - s->last_progress_s < 0.25)
+        return;
+    s->last_progress_s = now;
+    frac = trace_progress(s->tr);
+    duration_format(s->en.now_s, simt, sizeof(simt));
+    if (frac >= 0)
+        fprintf(stderr, "\r\033[K  simulated %s, %3.0f%% of the workload, %.1fM events (%.1fM/s)", simt,
+                100.0 * frac, s->en.processed / 1e6, s->en.processed / 1e6 / (now - s->wall_start_s));
+    else
+        fprintf(stderr, "\r\033[K  simulated %s, %.1fM events", simt, s->en.processed / 1e6);
+}
+
+static json_t *sim_real(double v)
+{
+    return json_real(isfinite(v) ? v : 0.0);
+}
+
+static json_t *sim_latency_json(const struct hist *h)
+{
+    return json_pack("{s:o,s:o,s:o,s:o,s:o}", "mean", sim_real(hist_mean(h)), "p50", sim_real(hist_quantile(h, 0.5)),
+                     "p90", sim_real(hist_quantile(h, 0.9)), "p99", sim_real(hist_quantile(h, 0.99)), "max",
+                     sim_real(hist_max(h)));
+}
+
+static json_t *sim_opt_duration(double v)
+{
+    return v > 0 ? json_real(v) : json_null();
+}
+
+static json_t *sim_summary(struct sim *s, double wall_s)
+{
+    const struct scenario *sc = s->sc;
+    const struct metrics *m = &s->m;
+    struct cluster_totals t;
+    double span = s->en.now_s;
+    double attainment = metrics_slo_attainment(m);
+
+    cluster_totals(s->cl, &t);
+    return json_pack(
+        "{s:{s:s,s:s,s:I},"
+        "s:{s:I,s:I,s:I,s:I,s:I,s:I},"
+        "s:{s:o,s:o,s:o,s:o},"
+        "s:{s:I,s:I},"
+        "s:{s:o,s:o},"
+        "s:{s:o,s:o},"
+        "s:o,"
+        "s:{s:o,s:o,s:o,s:o,s:o,s:b},"
+        "s:{s:i,s:o,s:i},"
+        "s:{s:o,s:o},"
+        "s:{s:o,s:I,s:I,s:o,s:o,s:I}}",
+        "scenario", "name", sc->name, "file", conf_origin(sc->conf), "seed", (json_int_t)sc->seed,
+        "requests", "arrived", (json_int_t)m->arrived, "completed", (json_int_t)m->completed, "rejected",
+        (json_int_t)m->rejected, "timed_out", (json_int_t)m->timed_out, "in_flight_at_end",
+        (json_int_t)cluster_in_flight(s->cl), "preempted", (json_int_t)m->preemptions,
+        "latency_s", "queue", sim_latency_json(m->queue), "ttft", sim_latency_json(m->ttft), "tpot",
+        sim_latency_json(m->tpot), "e2e", sim_latency_json(m->e2e),
+        "tokens", "prompt", (json_int_t)m->prompt_tokens, "output", (json_int_t)m->output_tokens,
+        "throughput", "requests_per_s", sim_real(span > 0 ? m->completed / span : 0), "output_tokens_per_s",
+        sim_real(span > 0 ? m->output_tokens / span : 0),
+        "cost_usd", "total", sim_real(t.cost_usd), "per_1k_requests",
+        sim_real(m->completed ? t.cost_usd * 1000.0 / m->completed : 0),
+        "gpu_hours", sim_real(t.gpu_hours),
+        "slo", "ttft_s", sim_opt_duration(sc->slo_ttft_s), "tpot_s", sim_opt_duration(sc->slo_tpot_s), "e2e_s",
+        sim_opt_duration(sc->slo_e2e_s), "target", sim_real(sc->slo_target), "attainment", sim_real(attainment),
+        "met", attainment >= sc->slo_target,
+        "replicas", "min", t.replicas_min, "mean", sim_real(span > 0 ? t.replica_s / span : t.replicas_max), "max",
+        t.replicas_max,
+        "utilization", "kv_mean",
+        sim_real(t.replica_s > 0 && sc->service == SERVICE_PROFILE ? t.kv_token_s / (t.replica_s * t.kv_capacity_tokens)
+                                                                    : 0),
+        "busy_mean", sim_real(t.replica_s > 0 ? t.busy_s / t.replica_s : 0),
+        "sim", "duration_s", sim_real(span), "events", (json_int_t)s->en.processed, "steps", (json_int_t)t.steps,
+        "wall_s", sim_real(wall_s), "events_per_s", sim_real(wall_s > 0 ? s->en.processed / wall_s : 0), "seed",
+        (json_int_t)sc->seed);
+}
+
+static int sim_write_summary(json_t *summary, const char *dir, struct err *e)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    if (json_dump_file(summary, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0)
+        return err_sys(e, errno ? errno : EIO, "%s", path);
+    /* json_dump_file writes no final newline; add one for tools. */
+    {
+        FILE *f = fopen(path, "a");
+        if (f == NULL || fputc('\n', f) == EOF || fclose(f) != 0)
+            return err_sys(e, errno ? errno : EIO, "%s", path);
+    }
+    return 0;
+}
+
+static int sim_loop(struct sim *s, struct err *e)
+{
+    struct event ev;
+
+    if (sim_schedule_arrival(s, e) < 0)
+        return -1;
+    if (engine_schedule(&s->en, s->sc->interval_s, EV_TICK, NULL, 0) < 0)
+        return err_set(e, ERR_SYSTEM, "out of memory");
+    while (engine_pop(&s->en, &ev)) {
+        switch (ev.type) {
+        case EV_ARRIVAL: {
+            /* Schedule the next arrival first, so that arrivals at the same
+             * instant come before the batch that this one may start. */
+            struct trace_request now = s->next;
+            if (sim_schedule_arrival(s, e) < 0)
+                return -1;
+            if (cluster_arrive(s->cl, &now) < 0)
+                return err_set(e, ERR_SYSTEM, "out of memory");
+            break;
+        }
+        case EV_TICK:
+            sim_close_interval(s);
+            /* Keep ticking while anything can still happen. */
+            if (!s->arrivals_done || cluster_in_flight(s->cl) > 0)
+                if (engine_schedule(&s->en, s->en.now_s + s->sc->interval_s, EV_TICK, NULL, 0) < 0)
+                    return err_set(e, ERR_SYSTEM, "out of memory");
+            break;
+        default:
+            if (cluster_handle(s->cl, &ev) < 0)
+                return err_set(e, ERR_SYSTEM, "out of memory");
+            break;
+        }
+        if ((s->en.processed & 0xffff) == 0)
+            sim_progress(s, false);
+        /* Only the tick is left: the run is over. */
+        if (s->arrivals_done && cluster_in_flight(s->cl) == 0 && engine_pending(&s->en) <= 1)
+            break;
+    }
+    if (s->en.now_s > s->tick_start_s || s->m.iv_arrivals || s->m.iv_completed)
+        sim_close_interval(s);
+    return 0;
+}
+
+json_t *sim_run(const struct scenario *sc, const struct sim_options *opt, struct err *e)
+{
+    struct sim s;
+    json_t *summary = NULL;
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    s.sc = sc;
+    s.opt = opt;
+    s.wall_start_s = sim_wall_s();
+    engine_init(&s.en);
+    if (metrics_init(&s.m, sc, opt->outdir, opt->requests_csv || sc->requests_csv, e) < 0) {
+        engine_free(&s.en);
+        return NULL;
+    }
+    s.cl = cluster_create(sc, &s.en, &s.m, e);
+    if (s.cl == NULL)
+        goto out;
+    s.tr = workload_open(sc->conf, sc->workload, sc->seed, e);
+    if (s.tr == NULL)
+        goto out;
+    rc = sim_loop(&s, e);
+    sim_progress(&s, true);
+    if (rc < 0)
+        goto out;
+    summary = sim_summary(&s, opt->reproducible ? 0.0 : sim_wall_s() - s.wall_start_s);
+    if (summary == NULL) {
+        err_set(e, ERR_SYSTEM, "out of memory");
+        goto out;
+    }
+    if (opt->outdir != NULL &&
+        (metrics_write_cdf(&s.m, opt->outdir, e) < 0 || sim_write_summary(summary, opt->outdir, e) < 0)) {
+        json_decref(summary);
+        summary = NULL;
+    }
+out:
+    if (s.tr)
+        trace_close(s.tr);
+    cluster_free(s.cl);
+    if (metrics_close(&s.m, summary ? e : NULL) < 0 && summary) {
+        json_decref(summary);
+        summary = NULL;
+    }
+    engine_free(&s.en);
+    return summary;
+}

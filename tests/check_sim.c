@@ -1,0 +1,635 @@
+/* check_sim.c -- the simulator: event engine, profiles, scenarios, the
+ * cluster model (continuous batching, gateway), and validation against
+ * queueing theory (M/M/1, M/M/c by Erlang C, M/D/1 by Pollaczek-Khinchine). */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/rng.h"
+#include "sim/engine.h"
+#include "sim/profile.h"
+#include "sim/scenario.h"
+#include "sim/sim.h"
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_sim.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Write NAME in the temp dir; returns its path (static buffer). */
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+/* Load a scenario from YAML text with optional overrides; expect success. */
+static struct scenario *load_yaml(const char *yaml, char *const *sets, int nsets)
+{
+    struct err e = {0};
+    struct scenario *s = scenario_load(write_file("scenario.yaml", yaml), sets, nsets, &e);
+
+    if (s == NULL)
+        ck_abort_msg("scenario failed to load: %s", e.msg);
+    return s;
+}
+
+/* Run YAML and return the summary. */
+static json_t *run_yaml(const char *yaml)
+{
+    struct sim_options opt = {0};
+    struct scenario *s = load_yaml(yaml, NULL, 0);
+    struct err e = {0};
+    json_t *sm;
+
+    opt.reproducible = true;
+    sm = sim_run(s, &opt, &e);
+    if (sm == NULL)
+        ck_abort_msg("run failed: %s", e.msg);
+    scenario_free(s);
+    return sm;
+}
+
+static double jget(json_t *o, const char *a, const char *b, const char *c)
+{
+    json_t *x = json_object_get(o, a);
+    if (b)
+        x = json_object_get(x, b);
+    if (c)
+        x = json_object_get(x, c);
+    ck_assert_msg(json_is_number(x), "summary has no number at %s.%s.%s", a, b ? b : "", c ? c : "");
+    return json_number_value(x);
+}
+
+/* Expect loading YAML to fail with a message containing every NEEDLE. */
+static void expect_load_error(const char *yaml, char *const *sets, int nsets, const char *n1, const char *n2)
+{
+    struct err e = {0};
+    struct scenario *s = scenario_load(write_file("bad.yaml", yaml), sets, nsets, &e);
+
+    ck_assert_msg(s == NULL, "scenario should have been refused");
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    ck_assert_int_eq(err_exit_status(&e), 2);
+    ck_assert_msg(strstr(e.msg, n1) != NULL, "message '%s' lacks '%s'", e.msg, n1);
+    if (n2)
+        ck_assert_msg(strstr(e.msg, n2) != NULL, "message '%s' lacks '%s'", e.msg, n2);
+}
+
+/* ---- engine: events pop in (time, insertion) order ------------------------------------------ */
+
+START_TEST(test_engine_order)
+{
+    struct engine en;
+    struct event ev;
+    struct rng r;
+    double last = -1;
+    uint64_t last_seq = 0;
+    int i;
+
+    engine_init(&en);
+    rng_init(&r, 7, 0);
+    for (i = 0; i < 20000; i++)
+        ck_assert_int_eq(engine_schedule(&en, floor(rng_uniform(&r) * 100.0), 1, NULL, (uint64_t)i), 0);
+    for (i = 0; i < 20000; i++) {
+        ck_assert_int_eq(engine_pop(&en, &ev), 1);
+        ck_assert(ev.time_s >= last);
+        if (ev.time_s == last)
+            ck_assert_msg(ev.seq > last_seq, "ties must pop in insertion order");
+        ck_assert(en.now_s == ev.time_s);
+        last = ev.time_s;
+        last_seq = ev.seq;
+    }
+    ck_assert_int_eq(engine_pop(&en, &ev), 0);
+    ck_assert_uint_eq(en.processed, 20000);
+    engine_free(&en);
+}
+END_TEST
+
+/* ---- profiles -------------------------------------------------------------------------------- */
+
+/* The roofline's weight bytes, KV bytes and step times follow the documented formulas. */
+START_TEST(test_roofline_llama2_7b)
+{
+    const struct gpu_spec *g = catalog_gpu("A100-80GB");
+    const struct model_spec *m = catalog_model("llama-2-7b");
+    struct roofline rf = {0};
+    struct profile *p;
+    struct err e = {0};
+    double per_layer = 2.0 * 4096 * 4096 + 2.0 * 4096 * 4096 + 3.0 * 4096 * 11008;
+    double weights = (32 * per_layer + 2.0 * 32000 * 4096) * 2.0;
+    double params = 32 * per_layer + 32000.0 * 4096;
+    double kv_tok = 2.0 * 32 * 4096 * 2.0;
+    double t, want;
+
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_nonnull(m);
+    rf.gpu = *g;
+    rf.model = *m;
+    rf.bytes_per_weight = 2;
+    rf.kv_bytes_per_elem = 2;
+    rf.tp = 1;
+    rf.compute_efficiency = 0.6;
+    rf.memory_efficiency = 0.8;
+    rf.memory_utilization = 0.9;
+    rf.overhead_s = 0.002;
+    p = profile_roofline(&rf, &e);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_double_eq_tol(p->rf.weight_bytes, weights, 1.0);
+    ck_assert(fabs(p->rf.weight_bytes / 1e9 - 13.48) < 0.01);
+    ck_assert_double_eq_tol(p->rf.kv_bytes_per_token, kv_tok, 1e-6);
+    ck_assert_double_eq_tol(p->kv_capacity_tokens, floor((80e9 * 0.9 - weights) / kv_tok), 1.0);
+    /* Decode of one sequence is memory bound: weights plus its context. */
+    t = profile_iteration_s(p, 0, 0, 1, 1000);
+    want = (weights + kv_tok * 1000) / (2039e9 * 0.8) + 0.002;
+    ck_assert_double_eq_tol(t, want, 1e-12);
+    /* A 4096-token prefill is compute bound. */
+    t = profile_iteration_s(p, 4096, 4096.0 * 4097 / 2, 0, 0);
+    want = (2.0 * params * 4096 + 4.0 * 32 * 4096 * (4096.0 * 4097 / 2)) / (312e12 * 0.6) + 0.002;
+    ck_assert_double_eq_tol(t, want, 1e-12);
+    ck_assert(t > 0.25 && t < 0.4);
+    ck_assert(profile_iteration_s(p, 0, 0, 0, 0) == 0.0);
+    profile_free(p);
+
+    /* Llama-2-70B does not fit on one A10G. */
+    rf.gpu = *catalog_gpu("A10G");
+    rf.model = *catalog_model("llama-2-70b");
+    ck_assert_ptr_null(profile_roofline(&rf, &e));
+    ck_assert(strstr(e.msg, "does not fit") != NULL);
+}
+END_TEST
+
+START_TEST(test_catalog_complete)
+{
+    const char *gpus[] = {"A10G", "L4", "A100-40GB", "A100-80GB", "H100", "H200"};
+    const char *models[] = {"llama-2-7b", "llama-3-8b", "llama-2-13b", "llama-2-70b"};
+    size_t i;
+
+    for (i = 0; i < sizeof(gpus) / sizeof(gpus[0]); i++)
+        ck_assert_msg(catalog_gpu(gpus[i]) != NULL, "GPU %s missing", gpus[i]);
+    for (i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+        ck_assert_msg(catalog_model(models[i]) != NULL, "model %s missing", models[i]);
+    ck_assert_int_eq(catalog_model("llama-2-70b")->tp, 8);
+    ck_assert_ptr_null(catalog_gpu("TPU"));
+}
+END_TEST
+
+static const char *table_profile_json =
+    "{\"format\": \"llmscale-profile-v1\", \"name\": \"test\", \"kv_capacity_tokens\": 100000,\n"
+    " \"prefill\": {\"tokens\": [1, 1001], \"time_s\": [0.001, 1.001]},\n"
+    " \"decode\": {\"batch\": [1, 65], \"context_tokens\": [0, 100000],\n"
+    "            \"time_s\": [[0.01, 0.02], [0.03, 0.04]]}}\n";
+
+START_TEST(test_profile_table)
+{
+    struct err e = {0};
+    struct profile *p;
+
+    make_tmpdir();
+    p = profile_load_json(write_file("p.json", table_profile_json), &e);
+    ck_assert_msg(p != NULL, "%s", e.msg);
+    ck_assert_double_eq_tol(p->kv_capacity_tokens, 100000, 1e-9);
+    ck_assert_double_eq_tol(profile_iteration_s(p, 1, 0, 0, 0), 0.001, 1e-12);
+    ck_assert_double_eq_tol(profile_iteration_s(p, 501, 0, 0, 0), 0.501, 1e-12);
+    ck_assert_double_eq_tol(profile_iteration_s(p, 2001, 0, 0, 0), 2.001, 1e-12); /* linear beyond */
+    ck_assert_double_eq_tol(profile_iteration_s(p, 0, 0, 1, 0), 0.01, 1e-12);
+    ck_assert_double_eq_tol(profile_iteration_s(p, 0, 0, 33, 50000), 0.025, 1e-12); /* bilinear centre */
+    ck_assert_double_eq_tol(profile_iteration_s(p, 501, 0, 1, 0), 0.511, 1e-12);   /* prefill + decode */
+    profile_free(p);
+    remove_tmpdir();
+}
+END_TEST
+
+/* Malformed profiles are refused with the file and the key (or line). */
+START_TEST(test_profile_errors)
+{
+    struct {
+        const char *json;
+        const char *needle;
+    } cases[] = {
+        {"{\"kv_capacity_tokens\": 1,\n \"prefill\": {\"tokens\": [1], \"time_s\": [1]}\n", "p.json:3"},
+        {"[1, 2]", "must be a JSON object"},
+        {"{\"kv_capacity_tokens\": -5, \"prefill\": {}, \"decode\": {}}", "kv_capacity_tokens"},
+        {"{\"kv_capacity_tokens\": 5, \"prefill\": {\"tokens\": [2, 1], \"time_s\": [1, 2]}, \"decode\": {}}",
+         "prefill.tokens[1]: values must increase"},
+        {"{\"kv_capacity_tokens\": 5, \"prefill\": {\"tokens\": [1, 2], \"time_s\": [1]}, \"decode\": {}}",
+         "prefill.time_s: 1 values for 2"},
+        {"{\"kv_capacity_tokens\": 5, \"prefill\": {\"tokens\": [1], \"time_s\": [\"x\"]}, \"decode\": {}}",
+         "prefill.time_s[0]: expected a number"},
+        {"{\"kv_capacity_tokens\": 5, \"prefill\": {\"tokens\": [1], \"time_s\": [1]},"
+         " \"decode\": {\"batch\": [1], \"context_tokens\": [0, 10], \"time_s\": [[1]]}}",
+         "decode.time_s[0]: 1 values for 2"},
+        {"{\"kv_capacity_tokens\": 5, \"bogus\": 1}", "bogus: unknown key"},
+        {"", "p.json"},
+    };
+    size_t i;
+
+    make_tmpdir();
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct err e = {0};
+        struct profile *p = profile_load_json(write_file("p.json", cases[i].json), &e);
+        ck_assert_msg(p == NULL, "case %zu accepted", i);
+        ck_assert_msg(strstr(e.msg, cases[i].needle) != NULL, "case %zu: '%s' lacks '%s'", i, e.msg,
+                      cases[i].needle);
+        ck_assert_msg(strstr(e.msg, "p.json") != NULL, "case %zu: '%s' does not name the file", i, e.msg);
+    }
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- scenarios ------------------------------------------------------------------------------------ */
+
+#define MINIMAL_YAML                                                                                     \
+    "workload:\n"                                                                                        \
+    "  generator: {kind: poisson, rate: 1, duration: 1m}\n"                                              \
+    "service:\n"                                                                                         \
+    "  roofline: {gpu: A100-80GB, model: llama-2-7b}\n"                                                  \
+    "cluster:\n"                                                                                         \
+    "  replicas: 2\n"
+
+START_TEST(test_scenario_defaults_and_set)
+{
+    char *sets[] = {"cluster.replicas=5", "gateway.routing=power_of_two", "slo.ttft=1500ms"};
+    struct scenario *s;
+
+    make_tmpdir();
+    s = load_yaml(MINIMAL_YAML, NULL, 0);
+    ck_assert_str_eq(s->name, "scenario");
+    ck_assert_int_eq(s->replicas, 2);
+    ck_assert_int_eq(s->gpus_per_replica, 1);
+    ck_assert_double_eq_tol(s->gpu_hourly_usd, catalog_gpu("A100-80GB")->hourly_usd, 1e-12);
+    ck_assert_int_eq(s->max_num_seqs, 256);
+    ck_assert_int_eq(s->max_concurrency, 256);
+    ck_assert_int_eq(s->routing, ROUTE_LEAST_OUTSTANDING);
+    ck_assert_double_eq_tol(s->kv_capacity_tokens, s->profile->kv_capacity_tokens, 1e-9);
+    ck_assert(s->chunked_prefill);
+    scenario_free(s);
+    s = load_yaml(MINIMAL_YAML, sets, 3);
+    ck_assert_int_eq(s->replicas, 5);
+    ck_assert_int_eq(s->routing, ROUTE_POWER_OF_TWO);
+    ck_assert_double_eq_tol(s->slo_ttft_s, 1.5, 1e-12);
+    scenario_free(s);
+    remove_tmpdir();
+}
+END_TEST
+
+/* Every kind of bad scenario stops with FILE:LINE (or the --set) and the key. */
+START_TEST(test_scenario_errors)
+{
+    char *bad_set[] = {"cluster.replicas=many"};
+    char *bad_path[] = {"cluster..replicas=1"};
+
+    make_tmpdir();
+    expect_load_error(MINIMAL_YAML "  replicass: 3\n", NULL, 0, "bad.yaml:7", "unknown key 'replicass'");
+    expect_load_error(MINIMAL_YAML "gateway:\n  queue_timeout: -5s\n", NULL, 0, "bad.yaml:8", "negative duration");
+    expect_load_error(MINIMAL_YAML "gateway:\n  queue_timeout: soon\n", NULL, 0, "bad.yaml:8", "queue_timeout");
+    expect_load_error(MINIMAL_YAML "gateway:\n  routing: fastest\n", NULL, 0, "bad.yaml:8", "round_robin");
+    expect_load_error("workload:\n  generator: {kind: poisson, rate: 1, duration: 1m}\nservice:\n"
+                      "  roofline: {gpu: A100-80GB, model: llama-2-7b}\ncluster:\n  replicas: [1, 2]\n",
+                      NULL, 0, "bad.yaml:6", "replicas");
+    expect_load_error("workload:\n  generator: {kind: poisson, rate: 1, duration: 1m}\nservice:\n"
+                      "  roofline: {gpu: B200, model: llama-2-7b}\ncluster:\n  replicas: 1\n",
+                      NULL, 0, "bad.yaml:4", "unknown GPU 'B200'");
+    expect_load_error("workload:\n  generator: {kind: poisson, rate: 1, duration: 1m}\n"
+                      "cluster:\n  replicas: 1\n", NULL, 0, "bad.yaml", "service");
+    expect_load_error(MINIMAL_YAML "surprise: 1\n", NULL, 0, "bad.yaml:7", "unknown key 'surprise'");
+    expect_load_error(MINIMAL_YAML "  replica: {max_num_seqs: 0}\n", NULL, 0, "bad.yaml:7", "max_num_seqs");
+    expect_load_error(MINIMAL_YAML "slo: {target: 1.5}\n", NULL, 0, "bad.yaml:7", "target");
+    expect_load_error("workload: [\n", NULL, 0, "bad.yaml:", "YAML");
+    expect_load_error(MINIMAL_YAML, bad_set, 1, "--set cluster.replicas=many", "expected an integer");
+    expect_load_error(MINIMAL_YAML, bad_path, 1, "--set", "malformed key path");
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- continuous batching: exact times from a table profile ----------------------------------- */
+
+/* A constant decode step (10 ms) and a linear prefill (1 ms per token)
+ * make every latency computable by hand. */
+static const char *flat_profile_json =
+    "{\"kv_capacity_tokens\": 100000,\n"
+    " \"prefill\": {\"tokens\": [1, 1001], \"time_s\": [0.001, 1.001]},\n"
+    " \"decode\": {\"batch\": [1, 1000], \"context_tokens\": [0, 1000000],\n"
+    "            \"time_s\": [[0.01, 0.01], [0.01, 0.01]]}}\n";
+
+static json_t *run_batching(const char *trace, const char *cluster_extra)
+{
+    char yaml[2048];
+
+    write_file("flat.json", flat_profile_json);
+    write_file("t.csv", trace);
+    snprintf(yaml, sizeof(yaml),
+             "workload: {trace: t.csv, format: native}\n"
+             "service: {profile: flat.json}\n"
+             "cluster:\n  replicas: 1\n  gpu_hourly_usd: 3600\n%s", cluster_extra);
+    return run_yaml(yaml);
+}
+
+#define NATIVE_HEADER "arrival_s,prompt_tokens,output_tokens,prompt_hash,tenant\n"
+
+START_TEST(test_batching_single_request)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    sm = run_batching(NATIVE_HEADER "0,100,10,,\n", "");
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 1);
+    /* Prefill of 100 tokens: 0.1 s, then 9 decode steps of 10 ms. */
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "mean"), 0.1, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "mean"), 0.19, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "tpot", "mean"), 0.01, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "queue", "mean"), 0.0, 1e-12);
+    /* One replica at $3600/h for 0.19 s costs $0.19. */
+    ck_assert_double_eq_tol(jget(sm, "cost_usd", "total", NULL), 0.19, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "utilization", "busy_mean", NULL), 1.0, 1e-9);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* Two prompts arriving together share the prefill step and then decode in
+ * one batch; with max_num_seqs 1 the second waits for the first. */
+START_TEST(test_batching_shared_and_limited)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    sm = run_batching(NATIVE_HEADER "0,100,10,,\n0,100,10,,\n", "");
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "mean"), 0.2, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "max"), 0.29, 1e-9);
+    json_decref(sm);
+
+    sm = run_batching(NATIVE_HEADER "0,100,10,,\n0,100,10,,\n", "  replica: {max_num_seqs: 1}\n");
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "queue", "max"), 0.19, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "max"), 0.29, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "max"), 0.38, 1e-9);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A 3000-token prompt under a 1000-token budget prefills in three chunks,
+ * during which a decoding sequence keeps producing tokens. */
+START_TEST(test_batching_chunked_prefill)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    sm = run_batching(NATIVE_HEADER "0,3000,1,,\n", "  replica: {max_batched_tokens: 1000}\n");
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "mean"), 3.0, 1e-9);
+    json_decref(sm);
+    /* Without chunking the whole prompt runs in one step: same here, 3 s. */
+    sm = run_batching(NATIVE_HEADER "0,3000,1,,\n",
+                      "  replica: {max_batched_tokens: 1000, chunked_prefill: false}\n");
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "mean"), 3.0, 1e-9);
+    json_decref(sm);
+    /* A decoding request is not stalled by the long prompt when chunked:
+     * each of its steps costs one chunk (1 s) + 10 ms, not the whole 3 s. */
+    sm = run_batching(NATIVE_HEADER "0,10,3,,\n0.001,3000,1,,\n", "  replica: {max_batched_tokens: 1001}\n");
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 2);
+    ck_assert(jget(sm, "latency_s", "e2e", "p50") < 2.5); /* the short one */
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A KV cache too small for both sequences forces a preemption; both finish. */
+START_TEST(test_batching_kv_preemption)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    sm = run_batching(NATIVE_HEADER "0,100,100,,\n0,100,100,,\n", "  replica: {kv_cache_tokens: 250}\n");
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 2);
+    ck_assert(jget(sm, "requests", "preempted", NULL) >= 1);
+    ck_assert(jget(sm, "utilization", "kv_mean", NULL) > 0.5);
+    json_decref(sm);
+    /* A prompt that can never fit is rejected at once. */
+    sm = run_batching(NATIVE_HEADER "0,300,10,,\n0,10,10,,\n", "  replica: {kv_cache_tokens: 250}\n");
+    ck_assert_double_eq(jget(sm, "requests", "rejected", NULL), 1);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 1);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- the gateway: bounded queue, timeout, routing -------------------------------------------- */
+
+START_TEST(test_gateway_capacity_and_timeout)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    write_file("t.csv", NATIVE_HEADER "0,1,1,,\n0,1,1,,\n0,1,1,,\n0,1,1,,\n");
+    /* One server busy 10 s per request; the queue holds 2; the 4th is rejected. */
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 10s}\n"
+                  "cluster: {replicas: 1}\ngateway: {queue_capacity: 2}\n");
+    ck_assert_double_eq(jget(sm, "requests", "rejected", NULL), 1);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 3);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "queue", "max"), 20.0, 1e-9);
+    json_decref(sm);
+    /* With a 15 s timeout the 3rd and 4th would start at 20 s and 30 s: timed out. */
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 10s}\n"
+                  "cluster: {replicas: 1}\ngateway: {queue_timeout: 15s}\n");
+    ck_assert_double_eq(jget(sm, "requests", "timed_out", NULL), 2);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 2);
+    ck_assert_double_eq_tol(jget(sm, "slo", "attainment", NULL), 0.5, 1e-12);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* Round robin over two servers with requests 0.6 s apart and 1 s of
+ * service: each server gets every other request, so nobody waits. */
+START_TEST(test_gateway_round_robin)
+{
+    char trace[4096] = NATIVE_HEADER;
+    json_t *sm;
+    int i;
+
+    make_tmpdir();
+    for (i = 0; i < 50; i++)
+        snprintf(trace + strlen(trace), sizeof(trace) - strlen(trace), "%.1f,1,1,,\n", i * 0.6);
+    write_file("t.csv", trace);
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 1s}\n"
+                  "cluster: {replicas: 2}\ngateway: {routing: round_robin}\n");
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 50);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "queue", "max"), 0.0, 1e-12);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- queueing theory ------------------------------------------------------------------------------- */
+
+/* Erlang C: probability of waiting in M/M/c with offered load a = lambda/mu. */
+static double erlang_c(int c, double a)
+{
+    double term = 1.0, sum = 0.0, top;
+    int k;
+
+    for (k = 0; k < c; k++) {
+        sum += term;
+        term *= a / (k + 1);
+    }
+    top = term / (1.0 - a / c); /* a^c / c! / (1 - rho) */
+    return top / (sum + top);
+}
+
+/* Mean queue wait of M/M/c with service mean 1 s. */
+static double mmc_wq(int c, double rho)
+{
+    double a = rho * c;
+    return erlang_c(c, a) / (c - a);
+}
+
+static json_t *run_queue(const char *kind, int c, double rho, double hours, uint64_t seed)
+{
+    char yaml[1024];
+
+    snprintf(yaml, sizeof(yaml),
+             "seed: %llu\n"
+             "workload: {generator: {kind: poisson, rate: %.17g, duration: %.17gh}}\n"
+             "service: {kind: %s, mean: 1s}\n"
+             "cluster: {replicas: %d}\n",
+             (unsigned long long)seed, rho * c, hours, kind, c);
+    return run_yaml(yaml);
+}
+
+static void check_mmc(int c, double rho, double hours)
+{
+    json_t *sm;
+    double wq = mmc_wq(c, rho), got;
+
+    make_tmpdir();
+    sm = run_queue("exponential", c, rho, hours, 1);
+    got = jget(sm, "latency_s", "queue", "mean");
+    printf("M/M/%d rho %.2f: Wq simulated %.4f s, Erlang C %.4f s (%+.2f%%, %.0f requests)\n", c, rho, got, wq,
+           100 * (got - wq) / wq, jget(sm, "requests", "completed", NULL));
+    ck_assert_msg(fabs(got - wq) / wq < 0.03, "M/M/%d at rho %.2f: Wq %.4f vs Erlang C %.4f", c, rho, got, wq);
+    /* Utilisation of the servers is rho. */
+    ck_assert_double_eq_tol(jget(sm, "utilization", "busy_mean", NULL), rho, 0.01);
+    json_decref(sm);
+    remove_tmpdir();
+}
+
+START_TEST(test_mm1_rho_050) { check_mmc(1, 0.50, 300); }
+END_TEST
+START_TEST(test_mm1_rho_080) { check_mmc(1, 0.80, 600); }
+END_TEST
+START_TEST(test_mm1_rho_095) { check_mmc(1, 0.95, 2000); }
+END_TEST
+START_TEST(test_mmc_rho_050) { check_mmc(4, 0.50, 100); }
+END_TEST
+START_TEST(test_mmc_rho_080) { check_mmc(4, 0.80, 150); }
+END_TEST
+START_TEST(test_mmc_rho_095) { check_mmc(4, 0.95, 500); }
+END_TEST
+
+/* M/D/1: Pollaczek-Khinchine gives Wq = rho / (2 mu (1 - rho)). */
+START_TEST(test_md1)
+{
+    json_t *sm;
+    double rho = 0.8, wq = rho / (2 * (1 - rho)), got;
+
+    make_tmpdir();
+    sm = run_queue("deterministic", 1, rho, 300, 3);
+    got = jget(sm, "latency_s", "queue", "mean");
+    printf("M/D/1 rho %.2f: Wq simulated %.4f s, Pollaczek-Khinchine %.4f s\n", rho, got, wq);
+    ck_assert_msg(fabs(got - wq) / wq < 0.03, "M/D/1: %.4f vs %.4f", got, wq);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- determinism ---------------------------------------------------------------------------------- */
+
+START_TEST(test_determinism)
+{
+    json_t *a, *b, *c;
+    char *sa, *sb, *sc;
+
+    make_tmpdir();
+    a = run_queue("exponential", 3, 0.7, 2, 11);
+    b = run_queue("exponential", 3, 0.7, 2, 11);
+    c = run_queue("exponential", 3, 0.7, 2, 12);
+    sa = json_dumps(a, JSON_REAL_PRECISION(17));
+    sb = json_dumps(b, JSON_REAL_PRECISION(17));
+    sc = json_dumps(c, JSON_REAL_PRECISION(17));
+    ck_assert_str_eq(sa, sb);
+    ck_assert_str_ne(sa, sc);
+    free(sa);
+    free(sb);
+    free(sc);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    remove_tmpdir();
+}
+END_TEST
+
+static Suite *suite_sim(void)
+{
+    Suite *s = suite_create("sim");
+    TCase *tc = tcase_create("engine_profile_scenario");
+    TCase *tb = tcase_create("cluster");
+    TCase *tq = tcase_create("queueing");
+
+    tcase_add_test(tc, test_engine_order);
+    tcase_add_test(tc, test_roofline_llama2_7b);
+    tcase_add_test(tc, test_catalog_complete);
+    tcase_add_test(tc, test_profile_table);
+    tcase_add_test(tc, test_profile_errors);
+    tcase_add_test(tc, test_scenario_defaults_and_set);
+    tcase_add_test(tc, test_scenario_errors);
+    suite_add_tcase(s, tc);
+    tcase_add_test(tb, test_batching_single_request);
+    tcase_add_test(tb, test_batching_shared_and_limited);
+    tcase_add_test(tb, test_batching_chunked_prefill);
+    tcase_add_test(tb, test_batching_kv_preemption);
+    tcase_add_test(tb, test_gateway_capacity_and_timeout);
+    tcase_add_test(tb, test_gateway_round_robin);
+    tcase_add_test(tb, test_determinism);
+    suite_add_tcase(s, tb);
+    tcase_set_timeout(tq, 600);
+    tcase_add_test(tq, test_mm1_rho_050);
+    tcase_add_test(tq, test_mm1_rho_080);
+    tcase_add_test(tq, test_mm1_rho_095);
+    tcase_add_test(tq, test_mmc_rho_050);
+    tcase_add_test(tq, test_mmc_rho_080);
+    tcase_add_test(tq, test_mmc_rho_095);
+    tcase_add_test(tq, test_md1);
+    suite_add_tcase(s, tq);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite_sim());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
