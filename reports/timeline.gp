@@ -26,8 +26,12 @@ set output "chart_arrivals.png"
 set title "Arrivals and replicas"
 set ylabel "arrivals per second"
 set y2label "replicas"
+# Headroom above the highest value, so a flat line does not hide in the border.
+stats "timeline.csv" using (column("replicas_desired")) name "DESIRED" nooutput
+stats "timeline.csv" using (column("replicas_ready")) name "READY" nooutput
 set yrange [0:*]
-set y2range [0:*]
+set offsets 0, 0, graph 0.08, 0
+set y2range [0:1.08 * (DESIRED_max > READY_max ? DESIRED_max : READY_max) + 0.5]
 set ytics nomirror
 set y2tics
 set border 11
