@@ -124,7 +124,7 @@ static int cmd_run_exec(int argc, char **argv)
         return 1;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+o:qvh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;
         case 'S': {

@@ -537,13 +537,13 @@ START_TEST(test_mm1_rho_050) { check_mmc(1, 0.50, 300); }
 END_TEST
 START_TEST(test_mm1_rho_080) { check_mmc(1, 0.80, 600); }
 END_TEST
-START_TEST(test_mm1_rho_095) { check_mmc(1, 0.95, 2000); }
+START_TEST(test_mm1_rho_095) { check_mmc(1, 0.95, 4000); }
 END_TEST
 START_TEST(test_mmc_rho_050) { check_mmc(4, 0.50, 100); }
 END_TEST
 START_TEST(test_mmc_rho_080) { check_mmc(4, 0.80, 150); }
 END_TEST
-START_TEST(test_mmc_rho_095) { check_mmc(4, 0.95, 500); }
+START_TEST(test_mmc_rho_095) { check_mmc(4, 0.95, 1000); }
 END_TEST
 
 /* M/D/1: Pollaczek-Khinchine gives Wq = rho / (2 mu (1 - rho)). */

@@ -1,0 +1,94 @@
+#!/bin/sh
+# setup.sh -- set up llmscale on Debian 12 and run the main job or the tests.
+#
+#   scripts/setup.sh run    install what is missing, build, and simulate the
+#                           example scenario (workloads/examples/replay.yaml),
+#                           writing its report under out/replay/
+#   scripts/setup.sh test   install what is missing, build, and run the whole
+#                           test suite: `make check`, then again built with
+#                           AddressSanitizer and UndefinedBehaviorSanitizer
+#
+# Runs as root (or with sudo for apt-get).  Builds go to build/ and build-asan/.
+set -eu
+
+cd "$(dirname "$0")/.."
+top=$(pwd)
+mode=${1:-run}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+case "$mode" in
+run | test) ;;
+*)
+    echo "usage: scripts/setup.sh run|test" >&2
+    exit 2
+    ;;
+esac
+
+# --- Debian packages --------------------------------------------------------
+packages="build-essential autoconf automake libtool pkg-config make
+ check libjansson-dev libfyaml-dev libxxhash-dev
+ libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libopenblas-dev
+ gnuplot-nox redis-server python3"
+missing=""
+for p in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing Debian packages:$missing"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# --- build ---------------------------------------------------------------------
+if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
+    echo "setup: autoreconf"
+    autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+fi
+
+# build DIR [CONFIGURE-ARGS...]: configure once into DIR, then make.
+build() {
+    dir=$1
+    shift
+    mkdir -p "$dir"
+    if [ ! -f "$dir/Makefile" ]; then
+        echo "setup: configuring $dir"
+        (cd "$dir" && "$top/configure" -q "$@")
+    fi
+    echo "setup: building $dir"
+    make -C "$dir" -s -j"$jobs" >/dev/null
+}
+
+build build
+
+if [ "$mode" = run ]; then
+    echo "setup: simulating workloads/examples/replay.yaml"
+    exec build/llmsim run workloads/examples/replay.yaml -o out/replay
+fi
+
+# --- tests -------------------------------------------------------------------------
+# Redis serves the tests of the parts that use it; start one if none answers.
+if command -v redis-server >/dev/null 2>&1 && ! (command -v redis-cli >/dev/null && redis-cli ping >/dev/null 2>&1); then
+    redis-server --daemonize yes --save "" --appendonly no >/dev/null || true
+fi
+
+status=0
+echo "setup: make check (build/)"
+make -C build -j"$jobs" check || status=1
+[ $status -eq 0 ] || { cat build/tests/*.log 2>/dev/null | tail -n 60; }
+
+echo "setup: make check with ASan+UBSan (build-asan/)"
+build build-asan --enable-sanitizers
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    make -C build-asan -j"$jobs" check || status=1
+[ $status -eq 0 ] || { cat build-asan/tests/*.log 2>/dev/null | tail -n 60; }
+
+if [ $status -eq 0 ]; then
+    echo "setup: all tests passed (build/ and build-asan/)"
+else
+    echo "setup: TESTS FAILED" >&2
+fi
+exit $status
