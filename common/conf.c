@@ -2,6 +2,7 @@
  * errors, typed getters, unknown-key checks and dotted-path overrides. */
 #include "common/conf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libfyaml.h>
 #include <math.h>
@@ -14,19 +15,24 @@
 
 #include "common/duration.h"
 
-/* A value put in the tree by conf_set, remembered to name it in errors. */
-struct conf_override {
-    struct fy_node *node;
-    char *text;
-};
-
+/* Nodes put in the tree by conf_set (values, keys and the mappings or lists
+ * created on the way) carry the assignment's text as libfyaml node meta, so
+ * errors name it; the meta goes away with the node when a later --set
+ * replaces it.  The texts live in c->sets until conf_free. */
 struct conf {
     struct fy_document *doc;
+    struct fy_diag *diag; /* collects libfyaml's errors; ours to destroy */
     char *origin;
     char *dir;
-    struct conf_override *overrides;
-    size_t noverrides;
+    char **sets;
+    size_t nsets;
 };
+
+/* Aliases are expanded when a document is loaded; an expansion past this
+ * many nodes (an alias bomb) or this deep (an alias inside itself) is
+ * refused. */
+#define CONF_MAX_NODES 1000000L
+#define CONF_MAX_DEPTH 256
 
 #define FYN(n) ((struct fy_node *)(n))
 #define CN(n) ((struct conf_node *)(n))
@@ -63,68 +69,168 @@ void conf_free(struct conf *c)
         return;
     if (c->doc)
         fy_document_destroy(c->doc);
-    for (i = 0; i < c->noverrides; i++)
-        free(c->overrides[i].text);
-    free(c->overrides);
+    /* fy_diag_destroy, unlike fy_diag_unref, frees the collected errors. */
+    if (c->diag)
+        fy_diag_destroy(c->diag);
+    for (i = 0; i < c->nsets; i++)
+        free(c->sets[i]);
+    free(c->sets);
     free(c->origin);
     free(c->dir);
     free(c);
 }
 
-/* Parse with diagnostics collected, then report the first error located. */
+static long conf_line(struct fy_node *n);
+static bool conf_is_null(struct fy_node *n);
+
+/* Why a document's aliases cannot be expanded. */
+enum conf_alias_fault { CONF_ALIAS_OK = 0, CONF_ALIAS_TOO_BIG, CONF_ALIAS_TOO_DEEP, CONF_ALIAS_UNDEFINED };
+
+/* Count the nodes of N with aliases expanded, within *budget.  On a fault
+ * sets *bad to the outermost alias being expanded (VIA) or the node itself. */
+static enum conf_alias_fault conf_count_nodes(struct fy_node *n, struct fy_node *via, int depth,
+                                              long *budget, struct fy_node **bad)
+{
+    enum conf_alias_fault f = CONF_ALIAS_OK;
+    struct fy_node_pair *p;
+    struct fy_node *item;
+    void *iter = NULL;
+
+    if (n == NULL)
+        return CONF_ALIAS_OK;
+    *bad = via ? via : n;
+    if (--*budget < 0)
+        return CONF_ALIAS_TOO_BIG;
+    if (depth > CONF_MAX_DEPTH)
+        return CONF_ALIAS_TOO_DEEP;
+    if (fy_node_is_alias(n)) {
+        struct fy_node *target = fy_node_resolve_alias(n);
+        if (target == NULL)
+            return CONF_ALIAS_UNDEFINED;
+        return conf_count_nodes(target, via ? via : n, depth + 1, budget, bad);
+    }
+    switch (fy_node_get_type(n)) {
+    case FYNT_MAPPING:
+        while (f == CONF_ALIAS_OK && (p = fy_node_mapping_iterate(n, &iter)) != NULL) {
+            f = conf_count_nodes(fy_node_pair_key(p), via, depth + 1, budget, bad);
+            if (f == CONF_ALIAS_OK)
+                f = conf_count_nodes(fy_node_pair_value(p), via, depth + 1, budget, bad);
+        }
+        return f;
+    case FYNT_SEQUENCE:
+        while (f == CONF_ALIAS_OK && (item = fy_node_sequence_iterate(n, &iter)) != NULL)
+            f = conf_count_nodes(item, via, depth + 1, budget, bad);
+        return f;
+    default:
+        return CONF_ALIAS_OK;
+    }
+}
+
+/* Report the first collected diagnostic, located. */
+static void conf_diag_error(struct fy_diag *diag, const char *origin, struct err *e)
+{
+    void *iter = NULL;
+    struct fy_diag_error *de = fy_diag_errors_iterate(diag, &iter);
+
+    if (de != NULL)
+        err_at(e, origin, de->line > 0 ? de->line : 1, "YAML syntax error: %s", de->msg);
+    else
+        err_at(e, origin, 0, "cannot parse YAML");
+}
+
+/* Parse with diagnostics collected, then report the first error located.
+ * The text must hold exactly one document (none gives an empty mapping);
+ * aliases and merge keys are resolved. */
 static struct conf *conf_parse(const char *origin, const char *text, size_t len, bool is_file,
                                struct err *e)
 {
     struct fy_diag_cfg dcfg;
     struct fy_parse_cfg pcfg;
     struct fy_diag *diag;
+    struct fy_parser *fyp = NULL;
+    struct fy_document *extra = NULL;
+    struct fy_node *bad = NULL;
     struct conf *c = conf_new(origin);
+    long budget = CONF_MAX_NODES;
+    int rc;
 
-    if (c == NULL) {
-        err_set(e, ERR_SYSTEM, "out of memory");
-        return NULL;
-    }
+    if (c == NULL)
+        goto nomem;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
     dcfg.output_fn = NULL;
     dcfg.colorize = false;
-    diag = fy_diag_create(&dcfg);
-    if (diag == NULL) {
-        conf_free(c);
-        err_set(e, ERR_SYSTEM, "out of memory");
-        return NULL;
-    }
+    diag = c->diag = fy_diag_create(&dcfg);
+    if (diag == NULL)
+        goto nomem;
     fy_diag_set_collect_errors(diag, true);
     memset(&pcfg, 0, sizeof(pcfg));
     pcfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG;
     pcfg.diag = diag;
-    if (is_file)
-        c->doc = fy_document_build_from_file(&pcfg, text);
-    else
-        c->doc = fy_document_build_from_string(&pcfg, text, len);
-    if (c->doc == NULL || fy_diag_got_error(diag)) {
-        void *iter = NULL;
-        struct fy_diag_error *de = fy_diag_errors_iterate(diag, &iter);
-
-        if (de != NULL)
-            err_at(e, origin, de->line > 0 ? de->line : 1, "YAML syntax error: %s", de->msg);
-        else if (is_file && access(text, R_OK) != 0)
+    fyp = fy_parser_create(&pcfg);
+    if (fyp == NULL)
+        goto nomem;
+    rc = is_file ? fy_parser_set_input_file(fyp, text) : fy_parser_set_string(fyp, text, len);
+    if (rc != 0) {
+        if (is_file && access(text, R_OK) != 0)
             err_sys(e, errno, "%s", origin);
         else
-            err_at(e, origin, 0, "cannot parse YAML");
-        fy_diag_unref(diag);
-        conf_free(c);
-        return NULL;
+            err_at(e, origin, 0, "cannot read YAML");
+        goto fail;
     }
-    fy_diag_unref(diag);
-    if (fy_document_root(c->doc) == NULL) {
+    c->doc = fy_parse_load_document(fyp);
+    if (c->doc != NULL && !fy_diag_got_error(diag))
+        extra = fy_parse_load_document(fyp);
+    if (fy_diag_got_error(diag)) {
+        conf_diag_error(diag, origin, e);
+        goto fail;
+    }
+    if (extra != NULL) {
+        err_at(e, origin, conf_line(fy_document_root(extra)),
+               "a second YAML document ('---'): a configuration holds one");
+        goto fail;
+    }
+    if (c->doc == NULL) /* no document at all: empty or only comments */
+        c->doc = fy_document_create(&pcfg);
+    if (c->doc == NULL)
+        goto nomem;
+    if (conf_is_null(fy_document_root(c->doc))) { /* "---" alone, "~" */
         struct fy_node *m = fy_node_create_mapping(c->doc);
-        if (m == NULL || fy_document_set_root(c->doc, m) != 0) {
-            conf_free(c);
-            err_set(e, ERR_SYSTEM, "out of memory");
-            return NULL;
-        }
+        if (m == NULL || fy_document_set_root(c->doc, m) != 0)
+            goto nomem;
     }
+    switch (conf_count_nodes(fy_document_root(c->doc), NULL, 0, &budget, &bad)) {
+    case CONF_ALIAS_OK:
+        break;
+    case CONF_ALIAS_TOO_BIG:
+        err_at(e, origin, conf_line(bad), "YAML aliases expand to over %ld nodes", CONF_MAX_NODES);
+        goto fail;
+    case CONF_ALIAS_TOO_DEEP:
+        err_at(e, origin, conf_line(bad), "YAML alias nested too deep (does it refer to itself?)");
+        goto fail;
+    case CONF_ALIAS_UNDEFINED:
+        err_at(e, origin, conf_line(bad), "YAML alias to an undefined anchor");
+        goto fail;
+    }
+    if (fy_document_resolve(c->doc) != 0) {
+        if (fy_diag_got_error(diag))
+            conf_diag_error(diag, origin, e);
+        else
+            err_at(e, origin, 0, "cannot resolve YAML aliases");
+        goto fail;
+    }
+    goto done;
+
+nomem:
+    err_set(e, ERR_SYSTEM, "out of memory");
+fail:
+    conf_free(c);
+    c = NULL;
+done:
+    if (extra != NULL)
+        fy_parse_document_destroy(fyp, extra);
+    if (fyp != NULL)
+        fy_parser_destroy(fyp);
     return c;
 }
 
@@ -186,24 +292,24 @@ static long conf_line(struct fy_node *n)
     return 0;
 }
 
-static const struct conf_override *conf_override_of(const struct conf *c, struct fy_node *n)
+/* The --set text that put n (or a node above it) in the tree, or NULL. */
+static const char *conf_override_of(struct fy_node *n)
 {
     for (; n != NULL; n = fy_node_get_parent(n)) {
-        size_t i;
-        for (i = 0; i < c->noverrides; i++)
-            if (c->overrides[i].node == n)
-                return &c->overrides[i];
+        const char *text = fy_node_get_meta(n);
+        if (text != NULL)
+            return text;
     }
     return NULL;
 }
 
 void conf_where(const struct conf *c, const struct conf_node *n, char *buf, size_t len)
 {
-    const struct conf_override *o = conf_override_of(c, FYN(n));
+    const char *o = conf_override_of(FYN(n));
     long line;
 
     if (o != NULL) {
-        snprintf(buf, len, "--set %s", o->text);
+        snprintf(buf, len, "--set %s", o);
         return;
     }
     line = conf_line(FYN(n));
@@ -265,6 +371,23 @@ int conf_check_keys(const struct conf *c, const struct conf_node *map, const cha
     return 0;
 }
 
+/* A null: no node, or a plain scalar "", "~" or "null" (YAML 1.2 core). */
+static bool conf_is_null(struct fy_node *n)
+{
+    const char *s;
+    size_t len;
+
+    if (n == NULL)
+        return true;
+    if (fy_node_get_type(n) != FYNT_SCALAR || fy_node_get_style(n) != FYNS_PLAIN)
+        return false;
+    s = fy_node_get_scalar(n, &len);
+    if (s == NULL || len == 0)
+        return true;
+    return (len == 1 && s[0] == '~') ||
+           (len == 4 && (memcmp(s, "null", 4) == 0 || memcmp(s, "Null", 4) == 0 || memcmp(s, "NULL", 4) == 0));
+}
+
 struct conf_node *conf_get(const struct conf_node *map, const char *key)
 {
     struct fy_node *v;
@@ -272,7 +395,7 @@ struct conf_node *conf_get(const struct conf_node *map, const char *key)
     if (!conf_is_map(map))
         return NULL;
     v = fy_node_mapping_lookup_by_string(FYN(map), key, strlen(key));
-    if (v == NULL || fy_node_is_null(v))
+    if (conf_is_null(v))
         return NULL;
     return CN(v);
 }
@@ -484,9 +607,11 @@ static int conf_next_step(const char **pp, struct conf_step *st)
 
     if (*p == '[') {
         char *end;
+        if (!isdigit((unsigned char)p[1]))
+            return -1;
         errno = 0;
         st->index = strtol(p + 1, &end, 10);
-        if (end == p + 1 || *end != ']' || st->index < 0 || errno == ERANGE)
+        if (*end != ']' || errno == ERANGE)
             return -1;
         st->key[0] = '\0';
         p = end + 1;
@@ -501,37 +626,50 @@ static int conf_next_step(const char **pp, struct conf_step *st)
             return -1;
         st->key[n] = '\0';
     }
-    if (*p == '.')
+    /* A step ends the path or is followed by ".key" or "[N]". */
+    if (*p == '.') {
         p++;
+        if (*p == '\0' || *p == '.' || *p == '[')
+            return -1;
+    } else if (*p != '\0' && *p != '[') {
+        return -1;
+    }
     *pp = p;
     return 0;
 }
 
-static int conf_remember(struct conf *c, struct fy_node *n, const char *text)
+/* Keep a copy of an assignment's text for the nodes it creates; NULL when
+ * out of memory. */
+static const char *conf_keep_text(struct conf *c, const char *text)
 {
-    struct conf_override *o = realloc(c->overrides, (c->noverrides + 1) * sizeof(*o));
+    char **sets = realloc(c->sets, (c->nsets + 1) * sizeof(*sets));
 
-    if (o == NULL)
-        return -1;
-    c->overrides = o;
-    o[c->noverrides].node = n;
-    o[c->noverrides].text = strdup(text);
-    if (o[c->noverrides].text == NULL)
-        return -1;
-    c->noverrides++;
-    return 0;
+    if (sets == NULL)
+        return NULL;
+    c->sets = sets;
+    sets[c->nsets] = strdup(text);
+    if (sets[c->nsets] == NULL)
+        return NULL;
+    return sets[c->nsets++];
 }
 
 /* Put VAL at step ST of container CUR (a new key, a replaced value, an
- * appended or replaced item). */
+ * appended or replaced item); a new key is marked with TEXT. */
 static int conf_place(struct conf *c, struct fy_node *cur, const struct conf_step *st,
-                      struct fy_node *val)
+                      struct fy_node *val, const char *text)
 {
+    if (fy_node_set_meta(val, (void *)text) != 0)
+        return -1;
     if (st->index < 0) {
         struct fy_node_pair *p = fy_node_mapping_lookup_pair_by_string(cur, st->key, strlen(st->key));
+        struct fy_node *key;
+
         if (p != NULL)
             return fy_node_pair_set_value(p, val);
-        return fy_node_mapping_append(cur, fy_node_create_scalar_copy(c->doc, st->key, strlen(st->key)), val);
+        key = fy_node_create_scalar_copy(c->doc, st->key, strlen(st->key));
+        if (key == NULL || fy_node_set_meta(key, (void *)text) != 0)
+            return -1;
+        return fy_node_mapping_append(cur, key, val);
     } else {
         int count = fy_node_sequence_item_count(cur);
         struct fy_node *old;
@@ -555,6 +693,7 @@ int conf_set(struct conf *c, const char *assignment, struct err *e)
     struct fy_node *cur = fy_document_root(c->doc);
     struct conf_step st;
     char path[512];
+    const char *text;
 
     if (eq == NULL || eq == assignment)
         return err_set(e, ERR_INPUT, "--set %s: expected KEY.PATH=VALUE", assignment);
@@ -563,6 +702,13 @@ int conf_set(struct conf *c, const char *assignment, struct err *e)
     memcpy(path, assignment, (size_t)(eq - assignment));
     path[eq - assignment] = '\0';
     value = eq + 1;
+    /* Check the whole path before changing the tree. */
+    for (p = path; *p != '\0';)
+        if (conf_next_step(&p, &st) < 0)
+            return err_set(e, ERR_INPUT, "--set %s: malformed key path '%s'", assignment, path);
+    text = conf_keep_text(c, assignment);
+    if (text == NULL)
+        return err_set(e, ERR_SYSTEM, "out of memory");
     p = path;
     for (;;) {
         struct fy_node *next = NULL;
@@ -583,19 +729,22 @@ int conf_set(struct conf *c, const char *assignment, struct err *e)
             next = fy_node_mapping_lookup_by_string(cur, st.key, strlen(st.key));
         else
             next = fy_node_sequence_get_by_index(cur, (int)st.index);
-        if (next == NULL || fy_node_is_null(next)) {
+        if (conf_is_null(next)) {
             /* Create the missing container the rest of the path needs. */
             next = *p == '[' ? fy_node_create_sequence(c->doc) : fy_node_create_mapping(c->doc);
-            if (next == NULL || conf_place(c, cur, &st, next) != 0)
+            if (next == NULL || conf_place(c, cur, &st, next, text) != 0)
                 return err_set(e, ERR_SYSTEM, "out of memory");
         }
         cur = next;
     }
     {
         struct fy_node *val = *value ? fy_node_build_from_string(c->doc, value, strlen(value)) : NULL;
-        if (val == NULL)
+        if (val == NULL) {
+            /* Not YAML: the text itself, as a string. */
+            fy_diag_reset_error(c->diag);
             val = fy_node_create_scalar_copy(c->doc, value, strlen(value));
-        if (val == NULL || conf_place(c, cur, &st, val) != 0 || conf_remember(c, val, assignment) != 0)
+        }
+        if (val == NULL || conf_place(c, cur, &st, val, text) != 0)
             return err_set(e, ERR_SYSTEM, "--set %s: cannot apply", assignment);
     }
     return 0;

@@ -42,6 +42,9 @@ int duration_parse(const char *text, double *out_s, struct err *e)
         v = strtod(p, &end);
         if (end == p || errno == ERANGE || !isfinite(v))
             return err_set(e, ERR_INPUT, "invalid duration '%s'", text);
+        /* strtod also reads hexadecimal ("0x10"): not a duration. */
+        if (memchr(p, 'x', (size_t)(end - p)) || memchr(p, 'X', (size_t)(end - p)))
+            return err_set(e, ERR_INPUT, "invalid duration '%s'", text);
         p = end;
         for (i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++) {
             size_t n = strlen(duration_units[i].name);

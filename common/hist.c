@@ -129,6 +129,8 @@ double hist_quantile(const struct hist *h, double q)
     size_t i;
     double v;
 
+    if (isnan(q))
+        return NAN;
     if (h->count == 0)
         return 0.0;
     if (q <= 0.0)
@@ -157,7 +159,9 @@ double hist_cdf_at(const struct hist *h, double v)
     uint64_t seen = 0;
     size_t i, last;
 
-    if (h->count == 0)
+    if (isnan(v))
+        return NAN;
+    if (h->count == 0 || v < h->min)
         return 0.0;
     if (v >= h->max)
         return 1.0;

@@ -41,10 +41,12 @@ uint64_t hist_clamped(const struct hist *h);
 
 /* The q-quantile (0 <= q <= 1) by the lower-rank convention: the smallest
  * recorded value x such that at least ceil(q*n) samples are <= x (q = 0 gives
- * the minimum).  Within HIST_REL_ERR of the exact value; 0 when empty. */
+ * the minimum).  Within HIST_REL_ERR of the exact value; 0 when empty;
+ * NaN for a NaN q. */
 double hist_quantile(const struct hist *h, double q);
 
-/* Fraction of samples <= v (the empirical CDF at v, up to bucket width). */
+/* Fraction of samples <= v (the empirical CDF at v, up to bucket width):
+ * 0 below the minimum, 1 from the maximum on, NaN for a NaN v. */
 double hist_cdf_at(const struct hist *h, double v);
 
 /* Walk the non-empty buckets in increasing order: *idx starts at 0; each call

@@ -69,7 +69,10 @@ void rng_init(struct rng *r, uint64_t seed, uint64_t stream)
 
 double rng_uniform(struct rng *r)
 {
-    return ((double)(rng_u64(r) >> 11) + 0.5) * 0x1.0p-53;
+    double u = ((double)(rng_u64(r) >> 11) + 0.5) * 0x1.0p-53;
+
+    /* (2^53 - 1) + 0.5 rounds to 2^53: keep the top draw below 1. */
+    return u < 1.0 ? u : 1.0 - 0x1.0p-53;
 }
 
 uint64_t rng_below(struct rng *r, uint64_t n)
@@ -107,7 +110,7 @@ double rng_lognormal(struct rng *r, double mu, double sigma)
 
 uint64_t rng_poisson(struct rng *r, double mean)
 {
-    if (mean <= 0.0)
+    if (!(mean > 0.0)) /* also NaN */
         return 0;
     if (mean < 30.0) {
         /* Knuth: multiply uniforms until below e^-mean. */
@@ -123,6 +126,8 @@ uint64_t rng_poisson(struct rng *r, double mean)
     /* Large means: normal approximation with continuity correction. */
     {
         double x = floor(mean + sqrt(mean) * rng_normal(r) + 0.5);
+        if (x >= 0x1.0p64)
+            return UINT64_MAX;
         return x < 0 ? 0 : (uint64_t)x;
     }
 }

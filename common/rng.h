@@ -40,7 +40,8 @@ double rng_exp(struct rng *r, double mean);
 double rng_normal(struct rng *r);
 /* Lognormal with parameters mu and sigma of the underlying normal. */
 double rng_lognormal(struct rng *r, double mu, double sigma);
-/* Poisson-distributed count with the given mean (mean >= 0). */
+/* Poisson-distributed count with the given mean (mean >= 0; a mean that is
+ * not positive, NaN included, gives 0; counts saturate at UINT64_MAX). */
 uint64_t rng_poisson(struct rng *r, double mean);
 
 #endif
