@@ -2,10 +2,10 @@
 # latency_cdf.csv (columns metric,latency_s,cdf; rows of one metric are
 # contiguous and sorted by latency).
 #
-# Run by report.c with the run's output directory as the working directory
-# and the script on stdin; no placeholders.  Zero latencies are dropped
-# because the latency axis is logarithmic; a metric without rows only draws
-# a warning.
+# Run by report_charts.c with the run's output directory as the working
+# directory and the script on stdin; no placeholders.  Zero latencies are
+# dropped because the latency axis is logarithmic; a metric without rows only
+# draws a warning.
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
     set terminal pngcairo size 960,400 noenhanced font "sans,10"
 } else {

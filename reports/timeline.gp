@@ -1,7 +1,7 @@
 # timeline.gp -- charts over simulated time, drawn from timeline.csv.
 #
-# Run by report.c with the run's output directory as the working directory
-# and the script on stdin.  Placeholders filled by report.c:
+# Run by report_charts.c with the run's output directory as the working
+# directory and the script on stdin.  Placeholders filled by report_charts.c:
 #   @XSCALE@      seconds per unit of the time axis (60 or 3600)
 #   @XUNIT@       that unit's name ("minutes" or "hours")
 #   @INTERVAL_S@  length of one timeline interval in seconds

@@ -1,0 +1,364 @@
+/* report_html.c -- the page, DIR/report.html (see report_int.h).
+ *
+ * A single page with no external assets: the style sheet (reports/report.css)
+ * is inlined and the charts are referenced by their file names next to it.
+ * Every string from the inputs that enters the page is HTML-escaped. */
+#include "config.h"
+#include "reports/report_int.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+
+/* Write S with the characters HTML gives meaning to escaped. */
+static void html_text(FILE *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&#39;", out); break;
+        default: fputc(*s, out); break;
+        }
+    }
+}
+
+/* A JSON scalar as text: integers exactly, reals to 6 significant digits. */
+static void fmt_json(const json_t *v, char *buf, size_t len)
+{
+    double d;
+
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return;
+    case JSON_REAL:
+        d = json_real_value(v);
+        if (d == floor(d) && fabs(d) < 1e15)
+            snprintf(buf, len, "%.0f", d);
+        else
+            snprintf(buf, len, "%.6g", d);
+        return;
+    case JSON_STRING: snprintf(buf, len, "%s", json_string_value(v)); return;
+    case JSON_TRUE: snprintf(buf, len, "true"); return;
+    case JSON_FALSE: snprintf(buf, len, "false"); return;
+    case JSON_NULL: snprintf(buf, len, "null"); return;
+    default: snprintf(buf, len, "(%s)", report_summary_kind(v)); return;
+    }
+}
+
+/* A duration in seconds with its unit: "12.3 ms", "1.25 s", "312.4 s". */
+static void fmt_seconds(double s, char *buf, size_t len)
+{
+    if (isnan(s))
+        snprintf(buf, len, "-");
+    else if (s < 1)
+        snprintf(buf, len, "%.3g ms", s * 1000);
+    else if (s < 60)
+        snprintf(buf, len, "%.2f s", s);
+    else
+        snprintf(buf, len, "%.1f s", s);
+}
+
+/* One headline card; LABEL and VALUE are page text, NOTE may be NULL. */
+static void html_card(FILE *out, const char *label, const char *value, const char *note)
+{
+    fputs("<div class=\"card\"><div class=\"label\">", out);
+    html_text(out, label);
+    fputs("</div><div class=\"value\">", out);
+    html_text(out, value);
+    fputs("</div>", out);
+    if (note != NULL) {
+        fputs("<div class=\"note\">", out);
+        html_text(out, note);
+        fputs("</div>", out);
+    }
+    fputs("</div>\n", out);
+}
+
+/* A card showing the summary value at PATH. */
+static void html_card_json(FILE *out, json_t *s, const char *label, const char *path)
+{
+    char buf[64];
+
+    fmt_json(report_summary_get(s, path), buf, sizeof(buf));
+    html_card(out, label, buf, NULL);
+}
+
+/* The headline cards: requests, SLO, cost, capacity, throughput. */
+static void html_headline(FILE *out, json_t *s)
+{
+    static const char *const slo_keys[] = {"slo.ttft_s", "slo.tpot_s", "slo.e2e_s"};
+    static const char *const slo_names[] = {"TTFT", "TPOT", "E2E"};
+    char value[64], note[256], num[32];
+    bool met = json_is_true(report_summary_get(s, "slo.met"));
+    size_t i, used = 0;
+
+    fputs("<h2>Headline</h2>\n<div class=\"cards\">\n", out);
+    html_card_json(out, s, "requests arrived", "requests.arrived");
+    html_card_json(out, s, "completed", "requests.completed");
+    html_card_json(out, s, "rejected", "requests.rejected");
+    html_card_json(out, s, "timed out", "requests.timed_out");
+    html_card_json(out, s, "in flight at end", "requests.in_flight_at_end");
+    fputs("</div>\n<div class=\"cards\">\n", out);
+
+    snprintf(value, sizeof(value), "%.2f%%", 100 * report_summary_num(s, "slo.attainment"));
+    note[0] = '\0';
+    for (i = 0; i < 3; i++) {
+        double limit = report_summary_num(s, slo_keys[i]);
+
+        if (isnan(limit))
+            continue;
+        fmt_seconds(limit, num, sizeof(num));
+        used += (size_t)snprintf(note + used, sizeof(note) - used, "%s%s \xe2\x89\xa4 %s",
+                                 used > 0 ? ", " : "", slo_names[i], num);
+        if (used >= sizeof(note))
+            break;
+    }
+    if (note[0] == '\0')
+        snprintf(note, sizeof(note), "no latency objective set");
+    fprintf(out, "<div class=\"card %s\"><div class=\"label\">SLO attainment</div>"
+                 "<div class=\"value\">%s</div><div class=\"note\"><strong>%s</strong> "
+                 "target %.4g%%<br>",
+            met ? "met" : "missed", value, met ? "met" : "missed",
+            100 * report_summary_num(s, "slo.target"));
+    html_text(out, note);
+    fputs("</div></div>\n", out);
+
+    snprintf(value, sizeof(value), "$%.2f", report_summary_num(s, "cost_usd.total"));
+    snprintf(note, sizeof(note), "$%.4g per 1k requests",
+             report_summary_num(s, "cost_usd.per_1k_requests"));
+    html_card(out, "cost", value, note);
+    snprintf(value, sizeof(value), "%.2f", report_summary_num(s, "gpu_hours"));
+    html_card(out, "GPU-hours", value, NULL);
+    snprintf(value, sizeof(value), "%.2f", report_summary_num(s, "replicas.mean"));
+    snprintf(note, sizeof(note), "min %g, max %g", report_summary_num(s, "replicas.min"),
+             report_summary_num(s, "replicas.max"));
+    html_card(out, "replicas (mean)", value, note);
+    fputs("</div>\n<div class=\"cards\">\n", out);
+    snprintf(value, sizeof(value), "%.3g", report_summary_num(s, "throughput.requests_per_s"));
+    html_card(out, "requests/s", value, NULL);
+    snprintf(value, sizeof(value), "%.4g", report_summary_num(s, "throughput.output_tokens_per_s"));
+    html_card(out, "output tokens/s", value, NULL);
+    html_card_json(out, s, "prompt tokens", "tokens.prompt");
+    html_card_json(out, s, "output tokens", "tokens.output");
+    snprintf(value, sizeof(value), "%.1f%%", 100 * report_summary_num(s, "utilization.kv_mean"));
+    html_card(out, "KV cache use (mean)", value, NULL);
+    snprintf(value, sizeof(value), "%.1f%%", 100 * report_summary_num(s, "utilization.busy_mean"));
+    html_card(out, "busy (mean)", value, NULL);
+    fputs("</div>\n", out);
+}
+
+/* The latency table: a row per metric, a column per statistic. */
+static void html_latency(FILE *out, json_t *s)
+{
+    static const char *const labels[REPORT_CDF_NMETRICS] = {
+        "queue wait", "time to first token (TTFT)", "time per output token (TPOT)", "end to end"};
+    static const char *const stats[] = {"mean", "p50", "p90", "p99", "max"};
+    char path[64], buf[32];
+    size_t i, j;
+
+    fputs("<h2>Latency</h2>\n<table>\n<thead><tr><th>metric</th>", out);
+    for (j = 0; j < 5; j++)
+        fprintf(out, "<th>%s</th>", stats[j]);
+    fputs("</tr></thead>\n<tbody>\n", out);
+    for (i = 0; i < REPORT_CDF_NMETRICS; i++) {
+        fprintf(out, "<tr><td>%s</td>", labels[i]);
+        for (j = 0; j < 5; j++) {
+            snprintf(path, sizeof(path), "latency_s.%s.%s", report_cdf_metrics[i], stats[j]);
+            fmt_seconds(report_summary_num(s, path), buf, sizeof(buf));
+            fprintf(out, "<td>%s</td>", buf);
+        }
+        fputs("</tr>\n", out);
+    }
+    fputs("</tbody>\n</table>\n", out);
+}
+
+/* The charts that were drawn, or a note saying why there are none. */
+static void html_charts(FILE *out, const bool drawn[REPORT_NCHARTS],
+                        const struct report_timeline *t, const struct report_cdf_counts *cdf)
+{
+    size_t i, n = 0;
+
+    fputs("<h2>Charts</h2>\n", out);
+    for (i = 0; i < REPORT_NCHARTS; i++) {
+        if (!drawn[i])
+            continue;
+        fprintf(out, "<figure><img src=\"%s\" alt=\"%s\">"
+                     "<figcaption>%s</figcaption></figure>\n",
+                report_charts[i].file, report_charts[i].title, report_charts[i].caption);
+        n++;
+    }
+    if (t->rows == 0)
+        fputs("<p class=\"nocharts\">timeline.csv has no rows: no charts over time.</p>\n", out);
+    if (cdf->total == 0)
+        fputs("<p class=\"nocharts\">latency_cdf.csv has no rows: no latency chart.</p>\n", out);
+    if (n == 0 && (t->rows > 0 || cdf->total > 0))
+        fputs("<p class=\"nocharts\">No charts: gnuplot could not draw them "
+              "(see the warning printed when the report was written).</p>\n",
+              out);
+}
+
+/* Visit every leaf under NODE, whose dotted path is path[0..len), that the
+ * page does not already show; write it as a table row to OUT (when not NULL)
+ * named by the path after its first SKIP characters.  Returns the number of
+ * such leaves.  Paths longer than the buffer are left out. */
+static size_t html_extra_leaves(FILE *out, json_t *node, char *path, size_t len, size_t cap,
+                                size_t skip)
+{
+    size_t n = 0, i, k;
+    const char *key;
+    json_t *v;
+    char buf[256];
+
+    path[len] = '\0';
+    if (json_is_object(node)) {
+        json_object_foreach(node, key, v) {
+            k = (size_t)snprintf(path + len, cap - len, "%s%s", len > 0 ? "." : "", key);
+            if (k < cap - len)
+                n += html_extra_leaves(out, v, path, len + k, cap, skip);
+            path[len] = '\0';
+        }
+        return n;
+    }
+    if (json_is_array(node)) {
+        json_array_foreach(node, i, v) {
+            k = (size_t)snprintf(path + len, cap - len, "[%zu]", i);
+            if (k < cap - len)
+                n += html_extra_leaves(out, v, path, len + k, cap, skip);
+            path[len] = '\0';
+        }
+        return n;
+    }
+    if (report_summary_known(path))
+        return 0;
+    if (out != NULL) {
+        fmt_json(node, buf, sizeof(buf));
+        fputs("<tr><td>", out);
+        html_text(out, len > skip ? path + skip : path);
+        fputs("</td><td>", out);
+        html_text(out, buf);
+        fputs("</td></tr>\n", out);
+    }
+    return 1;
+}
+
+/* A table per top-level section holding figures the page does not show
+ * elsewhere: sections added by later versions of llmsim, or new keys inside
+ * known sections. */
+static void html_extras(FILE *out, json_t *s)
+{
+    char path[512];
+    const char *key;
+    json_t *v;
+    size_t len;
+    bool any = false;
+
+    json_object_foreach(s, key, v) {
+        len = (size_t)snprintf(path, sizeof(path), "%s", key);
+        if (len >= sizeof(path) || html_extra_leaves(NULL, v, path, len, sizeof(path), 0) == 0)
+            continue;
+        if (!any)
+            fputs("<h2>Other figures</h2>\n", out);
+        any = true;
+        fputs("<h3>", out);
+        html_text(out, key);
+        fputs("</h3>\n<table>\n<tbody>\n", out);
+        html_extra_leaves(out, v, path, len, sizeof(path), len + 1);
+        fputs("</tbody>\n</table>\n", out);
+    }
+}
+
+/* The simulator's own statistics and links to the data files. */
+static void html_footer(FILE *out, json_t *s)
+{
+    char events[64], seed[64], dur[64];
+
+    fmt_json(report_summary_get(s, "sim.events"), events, sizeof(events));
+    fmt_json(report_summary_get(s, "sim.seed"), seed, sizeof(seed));
+    duration_format(report_summary_num(s, "sim.duration_s"), dur, sizeof(dur));
+    fputs("<h2>Simulation</h2>\n<table>\n<tbody>\n", out);
+    fprintf(out, "<tr><td>simulated time</td><td>%s</td></tr>\n", dur);
+    fprintf(out, "<tr><td>events</td><td>%s</td></tr>\n", events);
+    fprintf(out, "<tr><td>wall time</td><td>%.3f s</td></tr>\n",
+            report_summary_num(s, "sim.wall_s"));
+    fprintf(out, "<tr><td>events per second</td><td>%.0f</td></tr>\n",
+            report_summary_num(s, "sim.events_per_s"));
+    fprintf(out, "<tr><td>seed</td><td>%s</td></tr>\n", seed);
+    fputs("</tbody>\n</table>\n", out);
+    fputs("<footer>Data: <a href=\"summary.json\">summary.json</a>, "
+          "<a href=\"timeline.csv\">timeline.csv</a>, "
+          "<a href=\"latency_cdf.csv\">latency_cdf.csv</a>.</footer>\n",
+          out);
+}
+
+/* Write the whole page to OUT. */
+static void html_page(FILE *out, json_t *s, const bool drawn[REPORT_NCHARTS],
+                      const struct report_timeline *t, const struct report_cdf_counts *cdf)
+{
+    const char *name = json_string_value(report_summary_get(s, "scenario.name"));
+    json_t *file = report_summary_get(s, "scenario.file");
+    char dur[64], seed[64];
+
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+          out);
+    html_text(out, name);
+    fputs(" \xe2\x80\x94 llmsim report</title>\n<style>\n", out);
+    fputs(report_tpl_report_css, out);
+    fputs("</style>\n</head>\n<body>\n<h1>", out);
+    html_text(out, name);
+    fputs("</h1>\n<p class=\"meta\">llmsim report", out);
+    if (json_is_string(file)) {
+        fputs(" for <code>", out);
+        html_text(out, json_string_value(file));
+        fputs("</code>", out);
+    }
+    duration_format(report_summary_num(s, "sim.duration_s"), dur, sizeof(dur));
+    fmt_json(report_summary_get(s, "sim.seed"), seed, sizeof(seed));
+    fprintf(out, ": %s of simulated time, seed %s.</p>\n", dur, seed);
+    html_headline(out, s);
+    html_latency(out, s);
+    html_charts(out, drawn, t, cdf);
+    html_extras(out, s);
+    html_footer(out, s);
+    fputs("</body>\n</html>\n", out);
+}
+
+/* Write the page to DIR/report.html through a temporary file renamed into
+ * place.  Returns 0, or -1 with an ERR_SYSTEM naming the file. */
+int report_html_write(const char *dir, json_t *s, const bool drawn[REPORT_NCHARTS],
+                      const struct report_timeline *t, const struct report_cdf_counts *cdf,
+                      struct err *e)
+{
+    char path[REPORT_PATH_MAX], tmp[REPORT_PATH_MAX + 8];
+    FILE *out;
+    int failed;
+
+    snprintf(path, sizeof(path), "%s/report.html", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    out = fopen(tmp, "w");
+    if (out == NULL)
+        return err_sys(e, errno, "%s", tmp);
+    html_page(out, s, drawn, t, cdf);
+    failed = ferror(out);
+    if (fclose(out) != 0 || failed) {
+        err_sys(e, errno != 0 ? errno : EIO, "writing %s", tmp);
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        err_sys(e, errno, "renaming %s to %s", tmp, path);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
