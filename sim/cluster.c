@@ -491,6 +491,8 @@ static int cluster_dispatch(struct cluster *c, struct replica *rp, struct creq *
     rp->outstanding++;
     if (rp->busy || rp->start_pending)
         return 0;
+    if (c->sc->service != SERVICE_PROFILE)
+        return replica_start_single(c, rp); /* nothing to batch with */
     /* Start the step after every other event of this instant, so that the
      * batch holds all the requests that arrived at the same time. */
     rp->start_pending = true;

@@ -87,9 +87,12 @@ static void sim_progress(struct sim *s, bool final)
     s->last_progress_s = now;
     frac = trace_progress(s->tr);
     duration_format(s->en.now_s, simt, sizeof(simt));
-    if (frac >= 0)
-        fprintf(stderr, "\r\033[K  simulated %s, %3.0f%% of the workload, %.1fM events (%.1fM/s)", simt,
-                100.0 * frac, s->en.processed / 1e6, s->en.processed / 1e6 / (now - s->wall_start_s));
+    if (frac > 0) {
+        char left[32];
+        duration_format((now - s->wall_start_s) * (1.0 - frac) / frac, left, sizeof(left));
+        fprintf(stderr, "\r\033[K  simulated %s, %3.0f%% of the workload, %.1fM events (%.1fM/s), about %s left", simt,
+                100.0 * frac, s->en.processed / 1e6, s->en.processed / 1e6 / (now - s->wall_start_s), left);
+    }
     else
         fprintf(stderr, "\r\033[K  simulated %s, %.1fM events", simt, s->en.processed / 1e6);
 }
