@@ -86,6 +86,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
     make -C build-asan -j"$jobs" check || status=1
 [ $status -eq 0 ] || { cat build-asan/tests/*.log 2>/dev/null | tail -n 60; }
 
+# One closing line over both builds: every test program and script once each.
+results=$(cat build/tests/*.trs build-asan/tests/*.trs 2>/dev/null | grep '^:test-result:' || true)
+npass=$(printf '%s\n' "$results" | grep -c ' PASS' || true)
+nfail=$(printf '%s\n' "$results" | grep -c -E ' (FAIL|ERROR|XPASS)' || true)
+nskip=$(printf '%s\n' "$results" | grep -c ' SKIP' || true)
+echo "tests: $npass passed, $nfail failed, $nskip skipped"
 if [ $status -eq 0 ]; then
     echo "setup: all tests passed (build/ and build-asan/)"
 else
