@@ -303,6 +303,14 @@ static const char *conf_override_of(struct fy_node *n)
     return NULL;
 }
 
+void conf_path(const struct conf *c, const struct conf_node *n, const char *path, char *buf, size_t len)
+{
+    if (path[0] == '/' || strcmp(path, "-") == 0 || conf_override_of(FYN(n)) != NULL)
+        snprintf(buf, len, "%s", path);
+    else
+        snprintf(buf, len, "%s/%s", c->dir, path);
+}
+
 void conf_where(const struct conf *c, const struct conf_node *n, char *buf, size_t len)
 {
     const char *o = conf_override_of(FYN(n));

@@ -37,6 +37,12 @@ int conf_set(struct conf *c, const char *assignment, struct err *e);
 
 struct conf_node *conf_root(struct conf *c);
 
+/* Resolve a file name PATH read from node N into BUF: absolute names and "-"
+ * are kept; a relative name is taken relative to the document's directory,
+ * or to the current directory when N came from an override (--set), since
+ * that is where the user typed it. */
+void conf_path(const struct conf *c, const struct conf_node *n, const char *path, char *buf, size_t len);
+
 bool conf_is_map(const struct conf_node *n);
 bool conf_is_seq(const struct conf_node *n);
 bool conf_is_scalar(const struct conf_node *n);

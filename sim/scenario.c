@@ -42,10 +42,7 @@ static int scenario_read_service(struct scenario *s, struct conf_node *map, stru
         return conf_error(c, map, e, "service: give exactly one of 'profile: FILE.json' or 'roofline: {gpu, model}'");
     if (path != NULL) {
         char full[4096];
-        if (path[0] == '/')
-            snprintf(full, sizeof(full), "%s", path);
-        else
-            snprintf(full, sizeof(full), "%s/%s", conf_dir(c), path);
+        conf_path(c, conf_get(map, "profile"), path, full, sizeof(full));
         s->profile = profile_load_json(full, e);
     } else {
         s->profile = profile_roofline_from_conf(c, rl, e);

@@ -68,6 +68,9 @@ check "--set cluster.replicas=1 takes effect" sh -c "tr -d ' \n' < '$tmp/c/summa
 arrived=$(sed -n 's/.*"arrived": \([0-9]*\).*/\1/p' "$tmp/c/summary.json")
 rows=$(($(wc -l <"$tmp/c/requests.csv") - 1))
 check "--requests writes one row per request ($rows for $arrived)" test "$rows" -eq "$arrived"
+cp "$examples/chat-30m.csv" "$tmp/mytrace.csv"
+(cd "$tmp" && "$llmsim" run "$examples/replay.yaml" -q --no-report -o "$tmp/rel" --set workload.trace=mytrace.csv)
+check "a relative --set path is relative to the current directory" test -s "$tmp/rel/summary.json"
 azure=${LLMSCALE_SHARED:-$top_srcdir/../shared}/traces/azure-llm-2023-conv.csv
 if [ -f "$azure" ]; then
     "$llmsim" run "$examples/replay.yaml" -q --no-report -o "$tmp/azure" --set "workload.trace=$azure"

@@ -65,10 +65,7 @@ static int lengths_load_empirical(struct lengths *l, const struct conf *c, const
         return -1;
     if (conf_get(n, "trace") == NULL)
         return conf_error(c, n, e, "empirical: 'trace' (a trace file) is required");
-    if (path[0] == '/')
-        snprintf(full, sizeof(full), "%s", path);
-    else
-        snprintf(full, sizeof(full), "%s/%s", conf_dir(c), path);
+    conf_path(c, conf_get(n, "trace"), path, full, sizeof(full));
     memset(&opt, 0, sizeof(opt));
     opt.format = format;
     h = hist_create();

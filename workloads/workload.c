@@ -20,15 +20,6 @@ static int workload_get_scale(const struct conf *c, const struct conf_node *n, c
     return rc;
 }
 
-/* PATH relative to DIR unless absolute, into BUF. */
-static void workload_resolve(const char *dir, const char *path, char *buf, size_t len)
-{
-    if (path[0] == '/' || strcmp(path, "-") == 0)
-        snprintf(buf, len, "%s", path);
-    else
-        snprintf(buf, len, "%s/%s", dir, path);
-}
-
 /* Open the generator given by node GEN: an inline mapping, or the name of a
  * YAML file holding one (relative to the scenario). */
 static struct trace_reader *workload_open_generator(const struct conf *c, const struct conf_node *gen,
@@ -45,7 +36,7 @@ static struct trace_reader *workload_open_generator(const struct conf *c, const 
         return gen_open(c, gen, seed, unbounded_ok, opt, e);
     if (conf_node_str(c, gen, "generator", &name, e) < 0)
         return NULL;
-    workload_resolve(conf_dir(c), name, path, sizeof(path));
+    conf_path(c, gen, name, path, sizeof(path));
     spec_conf = conf_load_file(path, e);
     if (spec_conf == NULL) {
         conf_where(c, gen, where, sizeof(where));
@@ -111,7 +102,7 @@ struct trace_reader *workload_open(const struct conf *c, const struct conf_node 
     }
     if (conf_node_str(c, trace_node, "trace", &trace_path, e) < 0)
         return NULL;
-    workload_resolve(conf_dir(c), trace_path, path, sizeof(path));
+    conf_path(c, trace_node, trace_path, path, sizeof(path));
     r = trace_open_file(path, &opt, e);
     if (r == NULL) {
         conf_where(c, trace_node, where, sizeof(where));
