@@ -30,4 +30,20 @@ static inline float kn_weight_at(const struct kn_weights *w, size_t i)
     }
 }
 
+/* ---- f32 micro-kernels (matmul.c drives them; matmul_avx2.c holds the AVX2
+ * versions) ----------------------------------------------------------------- */
+
+/* The GEMM register tile: KN_GEMM_MR rows of x by KN_GEMM_NR rows of W. */
+#define KN_GEMM_MR 6
+#define KN_GEMM_NR 16
+
+/* c (MR, NR; row stride ldc) = (accumulate ? c : 0) + a^T b over kc, where a
+ * is a packed x panel (kc, MR) and b a packed W panel (kc, NR), b 32-byte
+ * aligned.  Only on CPUs with AVX2 and FMA. */
+void kn_gemm_ukr_avx2(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
+
+/* out[i] = dot(W[i, :], x) for rows i0 <= i < i1 of W (n, k); x is (k).
+ * Only on CPUs with AVX2 and FMA. */
+void kn_gemv_avx2(float *out, const float *x, const float *w, int k, int i0, int i1);
+
 #endif

@@ -1,0 +1,126 @@
+/* backend.c -- the run-time knobs shared by all kernels (thread count and
+ * instruction set) and the table of backends that programs select by name. */
+#include "kernels/kernels.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- threads ---------------------------------------------------------------- */
+
+/* 0 until the first kn_set_threads or kn_get_threads: then OpenMP's default. */
+static int kn_threads;
+
+/* Use N threads in the kernels; N < 1 restores the default (all cores, as
+ * OpenMP reports them).  Without OpenMP the kernels are serial and this
+ * only records the number. */
+void kn_set_threads(int n)
+{
+#ifdef _OPENMP
+    kn_threads = n >= 1 ? n : omp_get_max_threads();
+#else
+    kn_threads = n >= 1 ? n : 1;
+#endif
+}
+
+/* The thread count the kernels use (>= 1); 1 when built without OpenMP. */
+int kn_get_threads(void)
+{
+#ifdef _OPENMP
+    if (kn_threads < 1)
+        kn_threads = omp_get_max_threads();
+    return kn_threads;
+#else
+    return 1;
+#endif
+}
+
+/* ---- instruction sets ---------------------------------------------------------- */
+
+/* -1 until first use: then the best the CPU has. */
+static int kn_isa_current = -1;
+
+/* The best ISA this CPU supports, asked of the CPU once. */
+static enum kn_isa kn_isa_detect(void)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return KN_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return KN_ISA_AVX2;
+#endif
+    return KN_ISA_PORTABLE;
+}
+
+/* Force ISA; KN_ISA_AUTO, or one the CPU lacks, gives the best the CPU has
+ * at or below it (AVX-512 > AVX2 > portable).  Returns the ISA now in use. */
+enum kn_isa kn_set_isa(enum kn_isa isa)
+{
+    enum kn_isa best = kn_isa_detect();
+
+    if (isa == KN_ISA_AUTO || isa > best || isa < KN_ISA_AUTO)
+        isa = best;
+    kn_isa_current = (int)isa;
+    return isa;
+}
+
+/* The ISA in use (never KN_ISA_AUTO). */
+enum kn_isa kn_get_isa(void)
+{
+    if (kn_isa_current < 0)
+        kn_isa_current = (int)kn_isa_detect();
+    return (enum kn_isa)kn_isa_current;
+}
+
+/* A short lower-case name ("auto", "portable", "avx2", "avx512"); "unknown"
+ * for values outside the enum. */
+const char *kn_isa_name(enum kn_isa isa)
+{
+    switch (isa) {
+    case KN_ISA_AUTO:
+        return "auto";
+    case KN_ISA_PORTABLE:
+        return "portable";
+    case KN_ISA_AVX2:
+        return "avx2";
+    case KN_ISA_AVX512:
+        return "avx512";
+    }
+    return "unknown";
+}
+
+/* ---- backends ----------------------------------------------------------------- */
+
+static const struct kn_backend kn_backend_cpu = {
+    .name = "cpu",
+    .matmul = kn_matmul,
+    .attention_prefill = kn_attention_prefill,
+    .attention_decode = kn_attention_decode,
+};
+
+static const struct kn_backend kn_backend_ref = {
+    .name = "ref",
+    .matmul = kn_matmul_ref,
+    .attention_prefill = kn_attention_prefill_ref,
+    .attention_decode = kn_attention_decode_ref,
+};
+
+static const struct kn_backend *const kn_backends[] = {
+    &kn_backend_cpu,
+    &kn_backend_ref,
+};
+
+/* The backend called NAME ("cpu" or "ref"); NULL for NULL or an unknown name. */
+const struct kn_backend *kn_backend_find(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof kn_backends / sizeof kn_backends[0]; i++)
+        if (strcmp(kn_backends[i]->name, name) == 0)
+            return kn_backends[i];
+    return NULL;
+}
