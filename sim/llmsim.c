@@ -10,6 +10,7 @@
 static const struct command *const llmsim_commands[] = {
     &cmd_run_entry,
     &cmd_trace_entry,
+    &cmd_hpa_entry,
     NULL,
 };
 
