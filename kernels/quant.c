@@ -331,7 +331,9 @@ __attribute__((target("avx2,fma"))) static void kn_q8_rows_avx2(float *out, int 
 void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
 {
     assert(w->dtype == KN_Q8 && (w->group == 32 || w->group == 64) && w->k % w->group == 0);
-    assert(m >= 1 && w->n >= 1);
+    assert(m >= 0 && w->n >= 1);
+    if (m == 0)
+        return;
     const int n = w->n, k = w->k, group = w->group, ng = k / group;
     const size_t row_bytes = (size_t)k + (size_t)ng * sizeof(float);
     const int avx2 = kn_use_avx2();
@@ -511,7 +513,9 @@ __attribute__((target("avx2,fma"))) static void kn_bf16_rows_avx2(float *out, in
  * rows go in chunks that fit in L2, the weight rows split across threads. */
 void kn_matmul_bf16(float *out, const float *x, const struct kn_weights *w, int m)
 {
-    assert(w->dtype == KN_BF16 && m >= 1 && w->n >= 1 && w->k >= 1);
+    assert(w->dtype == KN_BF16 && m >= 0 && w->n >= 1 && w->k >= 1);
+    if (m == 0)
+        return;
     const int n = w->n, k = w->k;
     const int avx2 = kn_use_avx2();
     const int nthreads = kn_matmul_threads((size_t)n * k * sizeof(uint16_t));

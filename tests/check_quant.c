@@ -136,7 +136,7 @@ START_TEST(test_bf16_round_nearest_even)
     ck_assert_uint_eq(to_bf16(f32_of_bits(0x7f7f7fffu)), 0x7f7fu); /* largest bf16 stays */
 
     /* Against float64 arithmetic: the result is the nearer neighbour. */
-    for (int t = 0; t < 100000; t++) {
+    for (int t = 0; t < 20000; t++) {
         float f = f32_of_bits(rnd_u32() & 0xbfffffffu); /* finite, any sign */
         uint16_t h = to_bf16(f);
         double lo = (double)f32_of_bits((uint32_t)(bits_of_f32(f) & 0xffff0000u));
@@ -278,7 +278,7 @@ struct shape {
 /* Covers m in {1,2,3,5,17,64}, n in {1,3,31,257,1000}, k in {32,64,96,4160};
  * m = 130 spans several activation chunks of the Q8 path. */
 static const struct shape shapes[] = {
-    {1, 1, 32},    {1, 1000, 4160}, {1, 257, 96},  {2, 257, 96},   {2, 3, 4160},  {3, 31, 64},
+    {1, 1, 32},    {1, 257, 4160},  {1, 257, 96},  {2, 257, 96},   {2, 3, 4160},  {3, 31, 64},
     {3, 1000, 32}, {5, 3, 4160},    {5, 1000, 64}, {17, 31, 4160}, {17, 1, 32},   {64, 257, 96},
     {64, 3, 4160}, {64, 1, 64},     {130, 3, 4160},
 };
