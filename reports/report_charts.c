@@ -7,6 +7,7 @@
  * enters a gnuplot script: the only values filled into a template are numbers
  * and fixed words computed here. */
 #include "config.h"
+#include "reports/report.h"
 #include "reports/report_int.h"
 
 #include <errno.h>
@@ -124,7 +125,7 @@ static void gnuplot_last_words(FILE *fp, char *buf, size_t len)
  * file, so an early exit cannot raise SIGPIPE here) and its output captured.
  * Returns 0 when it exits with status 0; otherwise -1 with an ERR_SYSTEM
  * naming the program and quoting gnuplot's last line of complaint. */
-static int gnuplot_run(const char *dir, const char *script, struct err *e)
+int report_run_gnuplot(const char *dir, const char *script, struct err *e)
 {
     const char *prog = gnuplot_program();
     FILE *in = tmpfile(), *out = tmpfile();
@@ -210,7 +211,7 @@ static int charts_draw(const char *dir, enum report_chart_source source, const c
 
     if (script == NULL)
         err_set(&e, ERR_SYSTEM, "out of memory filling a chart template");
-    if (script == NULL || gnuplot_run(dir, script, &e) != 0) {
+    if (script == NULL || report_run_gnuplot(dir, script, &e) != 0) {
         log_warn("%s: %s: charts left out of the report", dir, e.msg);
         return -1;
     }

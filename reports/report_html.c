@@ -4,6 +4,7 @@
  * is inlined and the charts are referenced by their file names next to it.
  * Every string from the inputs that enters the page is HTML-escaped. */
 #include "config.h"
+#include "reports/report.h"
 #include "reports/report_int.h"
 
 #include <errno.h>
@@ -17,7 +18,7 @@
 #include "common/duration.h"
 
 /* Write S with the characters HTML gives meaning to escaped. */
-static void html_text(FILE *out, const char *s)
+void report_html_escape(FILE *out, const char *s)
 {
     for (; *s != '\0'; s++) {
         switch (*s) {
@@ -72,13 +73,13 @@ static void fmt_seconds(double s, char *buf, size_t len)
 static void html_card(FILE *out, const char *label, const char *value, const char *note)
 {
     fputs("<div class=\"card\"><div class=\"label\">", out);
-    html_text(out, label);
+    report_html_escape(out, label);
     fputs("</div><div class=\"value\">", out);
-    html_text(out, value);
+    report_html_escape(out, value);
     fputs("</div>", out);
     if (note != NULL) {
         fputs("<div class=\"note\">", out);
-        html_text(out, note);
+        report_html_escape(out, note);
         fputs("</div>", out);
     }
     fputs("</div>\n", out);
@@ -130,7 +131,7 @@ static void html_headline(FILE *out, json_t *s)
                  "target %.4g%%<br>",
             met ? "met" : "missed", value, met ? "met" : "missed",
             100 * report_summary_num(s, "slo.target"));
-    html_text(out, note);
+    report_html_escape(out, note);
     fputs("</div></div>\n", out);
 
     snprintf(value, sizeof(value), "$%.2f", report_summary_num(s, "cost_usd.total"));
@@ -243,9 +244,9 @@ static size_t html_extra_leaves(FILE *out, json_t *node, char *path, size_t len,
     if (out != NULL) {
         fmt_json(node, buf, sizeof(buf));
         fputs("<tr><td>", out);
-        html_text(out, len > skip ? path + skip : path);
+        report_html_escape(out, len > skip ? path + skip : path);
         fputs("</td><td>", out);
-        html_text(out, buf);
+        report_html_escape(out, buf);
         fputs("</td></tr>\n", out);
     }
     return 1;
@@ -270,7 +271,7 @@ static void html_extras(FILE *out, json_t *s)
             fputs("<h2>Other figures</h2>\n", out);
         any = true;
         fputs("<h3>", out);
-        html_text(out, key);
+        report_html_escape(out, key);
         fputs("</h3>\n<table>\n<tbody>\n", out);
         html_extra_leaves(out, v, path, len, sizeof(path), len + 1);
         fputs("</tbody>\n</table>\n", out);
@@ -311,15 +312,15 @@ static void html_page(FILE *out, json_t *s, const bool drawn[REPORT_NCHARTS],
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
           out);
-    html_text(out, name);
+    report_html_escape(out, name);
     fputs(" \xe2\x80\x94 llmsim report</title>\n<style>\n", out);
     fputs(report_tpl_report_css, out);
     fputs("</style>\n</head>\n<body>\n<h1>", out);
-    html_text(out, name);
+    report_html_escape(out, name);
     fputs("</h1>\n<p class=\"meta\">llmsim report", out);
     if (json_is_string(file)) {
         fputs(" for <code>", out);
-        html_text(out, json_string_value(file));
+        report_html_escape(out, json_string_value(file));
         fputs("</code>", out);
     }
     duration_format(report_summary_num(s, "sim.duration_s"), dur, sizeof(dur));
