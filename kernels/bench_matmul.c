@@ -1,0 +1,603 @@
+/* bench_matmul.c -- `llmbench matmul`: out (m, n) = x (m, k) W^T against
+ * OpenBLAS, the roofline and float64.
+ *
+ * For each case it times the chosen backend, then OpenBLAS f32 on the same
+ * shape and thread count (cblas_sgemm with W transposed, or cblas_sgemv for
+ * m = 1), and for bf16/q8 weights the f32 "cpu" kernel too, each over
+ * copies of the operands that together exceed twice the LLC, so every run
+ * streams its weights from memory as a model's forward pass does.  The
+ * error is measured on a sample of outputs against a float64 dot product
+ * with the original f32 weights (so for bf16 and q8 it includes the
+ * quantisation error). */
+#include "config.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include "common/log.h"
+#include "common/rng.h"
+#include "kernels/bench.h"
+#include "kernels/kernels.h"
+
+#define MM_MAX_CASES 64
+#define MM_ERR_SAMPLES 256
+#define MM_MAX_DIM 1000000L
+
+struct mm_case {
+    long m, n, k;
+};
+
+struct mm_opts {
+    const char *backend; /* "cpu", "ref" or "openblas" */
+    enum kn_dtype dtype;
+    int group;
+    int threads;
+    int repeat;
+    const char *json_file;
+    const char *roofline_file;
+    struct mm_case cases[MM_MAX_CASES];
+    int ncases;
+};
+
+/* The default cases: GEMM cubed 1024, 2048, 4096 and the GEMVs of a 7B
+ * model's attention (4096 x 4096) and MLP (11008 x 4096) projections. */
+static const struct mm_case mm_defaults[] = {
+    {1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}, {1, 4096, 4096}, {1, 11008, 4096},
+};
+
+static const char *dtype_name(enum kn_dtype d)
+{
+    return d == KN_BF16 ? "bf16" : d == KN_Q8 ? "q8" : "f32";
+}
+
+/* Bytes of the weights W (n, k) in dtype D, scales included. */
+static double weight_bytes(enum kn_dtype d, long n, long k, int group)
+{
+    double e = (double)n * k;
+
+    if (d == KN_BF16)
+        return 2 * e;
+    if (d == KN_Q8)
+        return e + 4 * e / group;
+    return 4 * e;
+}
+
+/* Parse one dimension of --sizes. */
+static int parse_dim(const char *s, size_t len, const char *item, long *out, struct err *e)
+{
+    char buf[32], *end;
+    long v;
+
+    if (len == 0 || len >= sizeof(buf))
+        return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    v = strtol(buf, &end, 10);
+    if (*end != '\0' || end == buf)
+        return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+    if (v <= 0 || v > MM_MAX_DIM)
+        return err_set(e, ERR_INPUT, "--sizes: '%s': sizes must be in [1, %ld]", item, MM_MAX_DIM);
+    *out = v;
+    return 0;
+}
+
+/* Parse LIST ("1024,2048" cubed, or "1x4096x4096,64x4096x11008" as m x n x
+ * k) into o->cases.  Returns 0, or -1 with an ERR_INPUT quoting the item. */
+static int parse_sizes(const char *list, struct mm_opts *o, struct err *e)
+{
+    const char *p = list;
+
+    o->ncases = 0;
+    if (*list == '\0')
+        return err_set(e, ERR_INPUT, "--sizes: empty list");
+    while (1) {
+        size_t len = strcspn(p, ",");
+        char item[128];
+        long d[3];
+        int nd = 0;
+        const char *q = item;
+
+        if (len == 0 || len >= sizeof(item))
+            return err_set(e, ERR_INPUT, "--sizes: empty or overlong item in '%s'", list);
+        if (o->ncases == MM_MAX_CASES)
+            return err_set(e, ERR_INPUT, "--sizes: more than %d cases", MM_MAX_CASES);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        while (1) {
+            size_t dl = strcspn(q, "x");
+
+            if (nd == 3)
+                return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+            if (parse_dim(q, dl, item, &d[nd++], e) != 0)
+                return -1;
+            if (q[dl] == '\0')
+                break;
+            q += dl + 1;
+        }
+        if (nd == 1)
+            o->cases[o->ncases++] = (struct mm_case){d[0], d[0], d[0]};
+        else if (nd == 3)
+            o->cases[o->ncases++] = (struct mm_case){d[0], d[1], d[2]};
+        else
+            return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    return 0;
+}
+
+/* Refuse cases whose operands would not fit: the f32 weights (for the
+ * baseline and the reference) plus the benchmarked weights, x and out. */
+static int check_case(const struct mm_opts *o, const struct mm_case *c, struct err *e)
+{
+    double bytes = 4.0 * c->n * c->k + 4.0 * c->m * c->k + 4.0 * c->m * c->n;
+
+    if (o->dtype != KN_F32)
+        bytes += weight_bytes(o->dtype, c->n, c->k, o->group);
+    if (bytes > BENCH_MAX_OPERAND_BYTES)
+        return err_set(e, ERR_INPUT, "--sizes %ldx%ldx%ld: operands need %.1f GiB, above the %.0f GiB limit",
+                       c->m, c->n, c->k, bytes / (1 << 30), BENCH_MAX_OPERAND_BYTES / (1 << 30));
+    if (o->dtype == KN_Q8 && c->k % o->group != 0)
+        return err_set(e, ERR_INPUT, "--sizes %ldx%ldx%ld: q8 needs k a multiple of the group (%d)", c->m,
+                       c->n, c->k, o->group);
+    if ((double)c->m * c->k > INT32_MAX || (double)c->n * c->k > INT32_MAX * 8.0)
+        return err_set(e, ERR_INPUT, "--sizes %ldx%ldx%ld: too large", c->m, c->n, c->k);
+    return 0;
+}
+
+/* ---- one case ------------------------------------------------------------------ */
+
+/* Copies of the operands of one kind of run, cycled through. */
+struct mm_run {
+    const struct kn_backend *be; /* NULL: OpenBLAS */
+    struct kn_weights *w;        /* copies */
+    float **x, **out;            /* copies */
+    int copies;
+    int m;
+    int last; /* the copy the latest run wrote */
+};
+
+static void mm_call(void *arg, int i)
+{
+    struct mm_run *r = arg;
+    int c = i % r->copies;
+    const struct kn_weights *w = &r->w[c];
+
+    r->last = c;
+    if (r->be != NULL) {
+        r->be->matmul(r->out[c], r->x[c], w, r->m);
+        return;
+    }
+#ifdef HAVE_OPENBLAS
+    if (r->m == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, w->n, w->k, 1.0f, w->data, w->k, r->x[c], 1, 0.0f,
+                    r->out[c], 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->m, w->n, w->k, 1.0f, r->x[c], w->k,
+                    w->data, w->k, 0.0f, r->out[c], w->n);
+#endif
+}
+
+/* Everything one case allocates, freed by mm_case_free. */
+struct mm_data {
+    float *w32;          /* (n, k) master weights */
+    void *wq;            /* master weights in the benchmarked dtype (not f32) */
+    float *scales;       /* q8 scales */
+    float **x, **out;    /* xcopies each */
+    void **wcopies;      /* benchmarked dtype, wcopies_n of them (copy 0 = master) */
+    float **scopies;
+    float **w32copies;   /* f32, w32copies_n (copy 0 = w32) */
+    struct kn_weights *wv, *w32v;
+    int xcopies, wcopies_n, w32copies_n;
+};
+
+static void mm_data_free(struct mm_data *d)
+{
+    int i;
+
+    for (i = 0; i < d->xcopies; i++) {
+        if (d->x != NULL)
+            free(d->x[i]);
+        if (d->out != NULL)
+            free(d->out[i]);
+    }
+    for (i = 1; i < d->wcopies_n; i++) {
+        if (d->wcopies != NULL)
+            free(d->wcopies[i]);
+        if (d->scopies != NULL)
+            free(d->scopies[i]);
+    }
+    for (i = 1; i < d->w32copies_n; i++)
+        if (d->w32copies != NULL)
+            free(d->w32copies[i]);
+    free(d->x);
+    free(d->out);
+    free(d->wcopies);
+    free(d->scopies);
+    free(d->w32copies);
+    free(d->wv);
+    free(d->w32v);
+    free(d->w32);
+    free(d->wq);
+    free(d->scales);
+    memset(d, 0, sizeof(*d));
+}
+
+/* A copy of N bytes of SRC, or NULL. */
+static void *dup_bytes(const void *src, size_t n)
+{
+    void *p = malloc(n);
+
+    if (p != NULL)
+        memcpy(p, src, n);
+    return p;
+}
+
+/* Build the operands of case C: random weights and inputs, converted and
+ * copied.  Returns 0, or -1 with an ERR_SYSTEM when memory runs out. */
+static int mm_data_build(const struct mm_opts *o, const struct mm_case *c, struct mm_data *d,
+                         struct err *e)
+{
+    size_t nk = (size_t)c->n * c->k, mk = (size_t)c->m * c->k, mn = (size_t)c->m * c->n, i;
+    size_t wsize = o->dtype == KN_BF16 ? 2 * nk : o->dtype == KN_Q8 ? nk : 4 * nk;
+    size_t ssize = o->dtype == KN_Q8 ? nk / o->group * sizeof(float) : 0;
+    double run_bytes = weight_bytes(o->dtype, c->n, c->k, o->group) + 4.0 * (mk + mn);
+    struct rng r;
+    int j;
+
+    memset(d, 0, sizeof(*d));
+    rng_init(&r, 42, RNG_STREAM_USER);
+    d->w32 = malloc(nk * sizeof(float));
+    if (d->w32 == NULL)
+        goto oom;
+    for (i = 0; i < nk; i++)
+        d->w32[i] = (float)(2 * rng_uniform(&r) - 1);
+    if (o->dtype == KN_BF16) {
+        d->wq = malloc(wsize);
+        if (d->wq == NULL)
+            goto oom;
+        kn_f32_to_bf16(d->wq, d->w32, nk);
+    } else if (o->dtype == KN_Q8) {
+        d->wq = malloc(wsize);
+        d->scales = malloc(ssize);
+        if (d->wq == NULL || d->scales == NULL)
+            goto oom;
+        kn_quantize_q8(d->wq, d->scales, d->w32, nk, o->group);
+    }
+    /* x and out rotate with the benchmarked weights; the f32 runs (baseline,
+     * f32 kernel) reuse the same x/out copies, cycling over fewer or more
+     * weight copies of their own. */
+    d->wcopies_n = bench_copies(run_bytes);
+    d->w32copies_n = bench_copies(4.0 * (nk + mk + mn));
+    d->xcopies = d->wcopies_n > d->w32copies_n ? d->wcopies_n : d->w32copies_n;
+    d->x = calloc((size_t)d->xcopies, sizeof(float *));
+    d->out = calloc((size_t)d->xcopies, sizeof(float *));
+    d->wcopies = calloc((size_t)d->wcopies_n, sizeof(void *));
+    d->scopies = calloc((size_t)d->wcopies_n, sizeof(float *));
+    d->w32copies = calloc((size_t)d->w32copies_n, sizeof(float *));
+    d->wv = calloc((size_t)d->wcopies_n, sizeof(*d->wv));
+    d->w32v = calloc((size_t)d->w32copies_n, sizeof(*d->w32v));
+    if (d->x == NULL || d->out == NULL || d->wcopies == NULL || d->scopies == NULL ||
+        d->w32copies == NULL || d->wv == NULL || d->w32v == NULL)
+        goto oom;
+    for (j = 0; j < d->xcopies; j++) {
+        d->x[j] = malloc(mk * sizeof(float));
+        d->out[j] = calloc(mn, sizeof(float));
+        if (d->x[j] == NULL || d->out[j] == NULL)
+            goto oom;
+        if (j == 0)
+            for (i = 0; i < mk; i++)
+                d->x[0][i] = (float)(2 * rng_uniform(&r) - 1);
+        else
+            memcpy(d->x[j], d->x[0], mk * sizeof(float));
+    }
+    for (j = 0; j < d->w32copies_n; j++) {
+        d->w32copies[j] = j == 0 ? d->w32 : dup_bytes(d->w32, nk * sizeof(float));
+        if (d->w32copies[j] == NULL)
+            goto oom;
+        d->w32v[j] = (struct kn_weights){.dtype = KN_F32, .n = (int)c->n, .k = (int)c->k,
+                                          .group = o->group, .data = d->w32copies[j]};
+    }
+    for (j = 0; j < d->wcopies_n; j++) {
+        if (o->dtype == KN_F32) {
+            d->wv[j] = d->w32v[j % d->w32copies_n];
+            continue;
+        }
+        d->wcopies[j] = j == 0 ? d->wq : dup_bytes(d->wq, wsize);
+        d->scopies[j] = j == 0 || ssize == 0 ? d->scales : dup_bytes(d->scales, ssize);
+        if (d->wcopies[j] == NULL || (ssize > 0 && d->scopies[j] == NULL))
+            goto oom;
+        d->wv[j] = (struct kn_weights){.dtype = o->dtype, .n = (int)c->n, .k = (int)c->k,
+                                        .group = o->group, .data = d->wcopies[j],
+                                        .scales = d->scopies[j]};
+    }
+    if (o->dtype == KN_F32)
+        d->wcopies_n = 0; /* the f32 copies own the memory */
+    return 0;
+oom:
+    if (o->dtype == KN_F32)
+        d->wcopies_n = 0;
+    mm_data_free(d);
+    return err_set(e, ERR_SYSTEM, "%ldx%ldx%ld: out of memory for the operands", c->m, c->n, c->k);
+}
+
+/* Max |out - ref| / max |ref| over a sample of outputs of OUT against the
+ * float64 product of x and the f32 weights. */
+static double mm_error(const struct mm_case *c, const float *out, const float *x, const float *w32)
+{
+    long total = c->m * c->n, s, samples = total < MM_ERR_SAMPLES ? total : MM_ERR_SAMPLES;
+    double max_err = 0, max_ref = 0;
+    struct rng r;
+
+    rng_init(&r, 7, RNG_STREAM_USER + 1);
+    for (s = 0; s < samples; s++) {
+        long idx = samples == total ? s : (long)rng_below(&r, (uint64_t)total);
+        long i = idx / c->n, j = idx % c->n, l;
+        double ref = 0;
+
+        for (l = 0; l < c->k; l++)
+            ref += (double)x[i * c->k + l] * w32[j * c->k + l];
+        max_err = fmax(max_err, fabs(out[idx] - ref));
+        max_ref = fmax(max_ref, fabs(ref));
+    }
+    return max_ref > 0 ? max_err / max_ref : max_err;
+}
+
+/* Time one kind of run over the copies; returns the median seconds. */
+static double mm_time(struct mm_data *d, const struct kn_backend *be, struct kn_weights *wv,
+                      int wcopies, int m, int repeat, int *runs, int *last)
+{
+    struct mm_run r = {.be = be, .w = wv, .x = d->x, .out = d->out, .copies = wcopies, .m = m};
+    struct bench_timing t = bench_time(mm_call, &r, repeat, 5.0);
+
+    *runs = t.runs;
+    *last = r.last;
+    return t.median_s;
+}
+
+/* Run case C and add its row and JSON entry. */
+static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
+                       const struct bench_roofline *roof, struct bench_table *table, json_t *results,
+                       struct err *e)
+{
+    const struct kn_backend *be = NULL, *cpu = kn_backend_find("cpu");
+    struct mm_data d;
+    double flops = 2.0 * c->m * c->n * c->k;
+    double bytes = weight_bytes(o->dtype, c->n, c->k, o->group) + 4.0 * (c->m * c->k + c->m * c->n);
+    double t, t_blas = NAN, t_f32 = NAN, gflops, bound, err_rel;
+    int runs, last, runs_blas = 0, runs_f32 = 0, dummy, is_blas = strcmp(o->backend, "openblas") == 0;
+    char shape[96];
+
+    if (!is_blas)
+        be = kn_backend_find(o->backend);
+    if (mm_data_build(o, c, &d, e) != 0)
+        return -1;
+    snprintf(shape, sizeof(shape), "%ldx%ldx%ld", c->m, c->n, c->k);
+    log_debug("matmul %s %s %s: %d copies", shape, o->backend, dtype_name(o->dtype),
+             o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n);
+    if (o->dtype == KN_F32)
+        t = mm_time(&d, be, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs, &last);
+    else
+        t = mm_time(&d, be, d.wv, d.wcopies_n, (int)c->m, o->repeat, &runs, &last);
+    err_rel = mm_error(c, d.out[last], d.x[last], d.w32);
+    if (o->dtype != KN_F32 && cpu != NULL)
+        t_f32 = mm_time(&d, cpu, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_f32, &dummy);
+#ifdef HAVE_OPENBLAS
+    if (is_blas) {
+        t_blas = t;
+        runs_blas = runs;
+    } else {
+        t_blas = mm_time(&d, NULL, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_blas, &dummy);
+    }
+    bench_settle(); /* OpenBLAS's threads spin a while after its last call */
+#endif
+    (void)dummy;
+    gflops = flops / t / 1e9;
+    bound = bench_roofline_bound(roof, flops / bytes);
+    bench_table_row(table);
+    bench_table_cell(table, "%s", shape);
+    bench_table_cell(table, "%s", o->backend);
+    bench_table_cell(table, "%s", dtype_name(o->dtype));
+    bench_table_cell(table, "%.3f", t * 1e3);
+    bench_table_cell(table, "%.1f", gflops);
+    bench_table_cell(table, "%.1f", bytes / t / 1e9);
+    bench_table_cell(table, "%.0f%%", 100 * gflops / bound);
+    if (isnan(t_blas))
+        bench_table_cell(table, "n/a");
+    else
+        bench_table_cell(table, "%.2fx", t_blas / t);
+    if (isnan(t_f32))
+        bench_table_cell(table, "-");
+    else
+        bench_table_cell(table, "%.2fx", t_f32 / t);
+    bench_table_cell(table, "%.1e", err_rel);
+    json_array_append_new(
+        results,
+        json_pack("{s:I, s:I, s:I, s:s, s:s, s:i, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+                  "s:o, s:o, s:o, s:i}",
+                  "m", (json_int_t)c->m, "n", (json_int_t)c->n, "k", (json_int_t)c->k, "backend",
+                  o->backend, "dtype", dtype_name(o->dtype), "group", o->group, "time_s",
+                  bench_json_num(t), "runs", runs, "flops", bench_json_num(flops), "bytes",
+                  bench_json_num(bytes), "gflops", bench_json_num(gflops), "gbs",
+                  bench_json_num(bytes / t / 1e9), "roofline_gflops", bench_json_num(bound),
+                  "roofline_fraction", bench_json_num(gflops / bound), "openblas_time_s",
+                  bench_json_num(t_blas), "vs_openblas", bench_json_num(t_blas / t), "f32_time_s",
+                  bench_json_num(t_f32), "vs_f32", bench_json_num(t_f32 / t), "max_rel_err",
+                  bench_json_num(err_rel), "copies",
+                  o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n));
+    (void)runs_blas;
+    (void)runs_f32;
+    mm_data_free(&d);
+    return 0;
+}
+
+/* ---- the subcommand ------------------------------------------------------------- */
+
+static void matmul_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: llmbench matmul [--backend cpu|ref|openblas] [--dtype f32|bf16|q8] [--sizes LIST]\n"
+            "                       [--threads N] [--repeat R] [--group 32|64] [--roofline FILE]\n"
+            "                       [--json FILE]\n"
+            "\n"
+            "Time out (m, n) = x (m, k) W^T and report the median time, GFLOP/s (2mnk/t),\n"
+            "GB/s (bytes of W, x and out / t), the fraction of the roofline, the ratio\n"
+            "against OpenBLAS f32 on the same shape and threads (>1 is faster), for bf16/q8\n"
+            "the ratio against the f32 cpu kernel, and the error against float64 on %d\n"
+            "sampled outputs (max |err| / max |ref|, against the original f32 weights).\n"
+            "\n"
+            "  --backend B    cpu (default), ref or openblas\n"
+            "  --dtype D      weights in f32 (default), bf16 or q8\n"
+            "  --sizes LIST   comma-separated N (m=n=k) or MxNxK; default\n"
+            "                 1024,2048,4096,1x4096x4096,1x11008x4096\n"
+            "  --threads N    threads for the kernels and OpenBLAS (default: all cores)\n"
+            "  --repeat R     timed runs per figure after a warm-up (default 5)\n"
+            "  --group G      q8 group size (default 32)\n"
+            "  --roofline F   read the roofline from F (llmbench roofline --json) instead of\n"
+            "                 measuring it quickly at start\n"
+            "  --json FILE    also write the results as JSON (for 'llmbench report')\n",
+            MM_ERR_SAMPLES);
+}
+
+static int matmul_exec(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"backend", required_argument, NULL, 'b'}, {"dtype", required_argument, NULL, 'd'},
+        {"sizes", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 't'},
+        {"repeat", required_argument, NULL, 'r'},  {"group", required_argument, NULL, 'g'},
+        {"roofline", required_argument, NULL, 'R'}, {"json", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    static const char *const cols[] = {"m x n x k", "backend", "dtype", "ms", "GFLOP/s", "GB/s",
+                                       "roofline", "vs OpenBLAS", "vs f32", "err"};
+    struct mm_opts o = {.backend = "cpu", .dtype = KN_F32, .group = 32, .repeat = 5};
+    struct bench_roofline roof;
+    struct bench_table *table = NULL;
+    json_t *doc = NULL;
+    struct err e = {0};
+    long v;
+    int c, i, rc = 1;
+
+    o.threads = bench_cores();
+    memcpy(o.cases, mm_defaults, sizeof(mm_defaults));
+    o.ncases = (int)(sizeof(mm_defaults) / sizeof(mm_defaults[0]));
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            if (strcmp(optarg, "cpu") != 0 && strcmp(optarg, "ref") != 0 && strcmp(optarg, "openblas") != 0) {
+                err_set(&e, ERR_INPUT, "--backend: unknown backend '%s' (cpu, ref or openblas)", optarg);
+                return bench_fail(&e);
+            }
+            o.backend = optarg;
+            break;
+        case 'd':
+            if (strcmp(optarg, "f32") == 0)
+                o.dtype = KN_F32;
+            else if (strcmp(optarg, "bf16") == 0)
+                o.dtype = KN_BF16;
+            else if (strcmp(optarg, "q8") == 0)
+                o.dtype = KN_Q8;
+            else {
+                err_set(&e, ERR_INPUT, "--dtype: unknown dtype '%s' (f32, bf16 or q8)", optarg);
+                return bench_fail(&e);
+            }
+            break;
+        case 's':
+            if (parse_sizes(optarg, &o, &e) != 0)
+                return bench_fail(&e);
+            break;
+        case 't':
+            if (bench_parse_int("--threads", optarg, 1, 1024, &v, &e) != 0)
+                return bench_fail(&e);
+            o.threads = (int)v;
+            break;
+        case 'r':
+            if (bench_parse_int("--repeat", optarg, 1, 1000, &v, &e) != 0)
+                return bench_fail(&e);
+            o.repeat = (int)v;
+            break;
+        case 'g':
+            if (bench_parse_int("--group", optarg, 32, 64, &v, &e) != 0)
+                return bench_fail(&e);
+            if (v != 32 && v != 64) {
+                err_set(&e, ERR_INPUT, "--group: %ld is not 32 or 64", v);
+                return bench_fail(&e);
+            }
+            o.group = (int)v;
+            break;
+        case 'R': o.roofline_file = optarg; break;
+        case 'j': o.json_file = optarg; break;
+        case 'h': matmul_usage(stdout); return 0;
+        default:
+            log_error("matmul: unknown or incomplete option '%s' (try 'llmbench matmul --help')",
+                      argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        log_error("matmul: unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (strcmp(o.backend, "openblas") == 0) {
+#ifndef HAVE_OPENBLAS
+        err_set(&e, ERR_INPUT, "--backend openblas: llmbench was built without OpenBLAS");
+        return bench_fail(&e);
+#endif
+        if (o.dtype != KN_F32) {
+            err_set(&e, ERR_INPUT, "--backend openblas: only --dtype f32");
+            return bench_fail(&e);
+        }
+    } else if (kn_backend_find(o.backend) == NULL) {
+        err_set(&e, ERR_INPUT, "--backend: '%s' is not built in", o.backend);
+        return bench_fail(&e);
+    }
+    for (i = 0; i < o.ncases; i++)
+        if (check_case(&o, &o.cases[i], &e) != 0)
+            return bench_fail(&e);
+    kn_set_threads(o.threads);
+#ifdef HAVE_OPENBLAS
+    openblas_set_num_threads(o.threads);
+#endif
+    if (bench_roofline_get(o.roofline_file, o.threads, &roof, &e) != 0)
+        goto err;
+    table = bench_table_new(10, cols);
+    doc = bench_json_doc("matmul", o.threads);
+    if (table == NULL || doc == NULL) {
+        err_set(&e, ERR_SYSTEM, "out of memory");
+        goto err;
+    }
+    json_object_set_new(doc, "roofline",
+                        json_pack("{s:o, s:o, s:s}", "bandwidth_gbs", bench_json_num(roof.bandwidth_gbs),
+                                  "peak_gflops", bench_json_num(roof.peak_gflops), "source",
+                                  o.roofline_file != NULL ? o.roofline_file : "measured"));
+    for (i = 0; i < o.ncases; i++)
+        if (mm_run_case(&o, &o.cases[i], &roof, table, json_object_get(doc, "results"), &e) != 0)
+            goto err;
+    printf("matmul on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s; median of %d runs\n",
+           o.threads, kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops, o.repeat);
+    bench_table_print(table, stdout);
+    if (o.json_file != NULL && bench_json_write(o.json_file, doc, &e) != 0)
+        goto err;
+    rc = 0;
+err:
+    bench_table_free(table);
+    json_decref(doc);
+    return rc == 0 ? 0 : bench_fail(&e);
+}
+
+const struct bench_command bench_matmul_entry = {
+    .name = "matmul",
+    .summary = "matmul (GEMM and GEMV, f32/bf16/q8) against OpenBLAS and the roofline",
+    .exec = matmul_exec,
+};
