@@ -132,8 +132,8 @@ int bench_roofline_measure(int threads, size_t bytes, int repeat, struct bench_r
 int bench_roofline_load(const char *file, int threads, struct bench_roofline *r, struct err *e);
 
 /* The roofline a matmul or attention subcommand compares against: loaded
- * from FILE when it is not NULL, else measured quickly (an array of 4x the
- * LLC, 3 repeats) on THREADS threads, and logged. */
+ * from FILE when it is not NULL, else measured quickly (an array of 8x the
+ * LLC, at least 128 MiB, 3 repeats) on THREADS threads, and logged. */
 int bench_roofline_get(const char *file, int threads, struct bench_roofline *r, struct err *e);
 
 /* The attainable GFLOP/s at arithmetic intensity AI (FLOP per byte):

@@ -149,8 +149,6 @@ static int check_case(const struct mm_opts *o, const struct mm_case *c, struct e
     if (o->dtype == KN_Q8 && c->k % o->group != 0)
         return err_set(e, ERR_INPUT, "--sizes %ldx%ldx%ld: q8 needs k a multiple of the group (%d)", c->m,
                        c->n, c->k, o->group);
-    if ((double)c->m * c->k > INT32_MAX || (double)c->n * c->k > INT32_MAX * 8.0)
-        return err_set(e, ERR_INPUT, "--sizes %ldx%ldx%ld: too large", c->m, c->n, c->k);
     return 0;
 }
 

@@ -286,12 +286,12 @@ int bench_roofline_load(const char *file, int threads, struct bench_roofline *r,
 
 int bench_roofline_get(const char *file, int threads, struct bench_roofline *r, struct err *e)
 {
-    size_t bytes = 4 * bench_llc_bytes();
+    size_t bytes = 8 * bench_llc_bytes();
 
     if (file != NULL)
         return bench_roofline_load(file, threads, r, e);
-    if (bytes < ((size_t)64 << 20))
-        bytes = (size_t)64 << 20;
+    if (bytes < ((size_t)128 << 20))
+        bytes = (size_t)128 << 20;
     if (bench_roofline_measure(threads, bytes, 3, r, e) != 0)
         return -1;
     log_info("roofline on %d threads: %.1f GB/s, %.1f GFLOP/s", threads, r->bandwidth_gbs,

@@ -116,6 +116,10 @@ check "report runs" test $? -eq 0
 check "report writes report.html" test -s "$out/report.html"
 check "report.html has every file's table" sh -c "grep -q 'matmul-f32.json' '$out/report.html' &&
     grep -q 'attention.json' '$out/report.html' && grep -q 'roofline.json' '$out/report.html'"
+sed 's/"backend": "cpu"/"backend": "<b>\&cpu"/' "$out/matmul-f32.json" >"$out/zz-escaped.json"
+"$llmbench" report "$out" >/dev/null 2>&1
+check "report escapes strings from the JSON files" sh -c "grep -q '&lt;b&gt;&amp;cpu' '$out/report.html' &&
+    ! grep -q '<b>&cpu' '$out/report.html'"
 if [ -n "$(command -v gnuplot)" ]; then
     check "report draws the charts" sh -c "test -s '$out/bench_matmul.png' && test -s '$out/bench_fraction.png' &&
         test -s '$out/bench_roofline.png' && grep -q '<img' '$out/report.html'"
