@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hist.h"
 #include "common/rng.h"
 
 /* A request inside the cluster. */
@@ -40,7 +41,9 @@ struct rqueue {
 
 struct replica {
     int id;
-    bool ready;
+    enum replica_state state;
+    double created_s;
+    double ready_s;
     bool busy;          /* a step is in flight */
     bool start_pending; /* a step start is scheduled for now */
     struct rqueue waiting;
@@ -53,6 +56,9 @@ struct replica {
     double busy_s;
     double kv_token_s;
     double kv_since_s;
+    /* Since the last metrics snapshot (cluster_snapshot). */
+    double snap_busy_s;
+    struct hist *snap_ttft;
 };
 
 struct cluster {
@@ -61,9 +67,17 @@ struct cluster {
     struct metrics *m;
     struct rng route_rng;
     struct rng service_rng;
-    struct replica **replicas;
+    struct replica **replicas; /* starting, ready and draining: the billed set */
     int n_replicas;
     int cap_replicas;
+    struct replica **retired;  /* kept until cluster_free: events may still name them */
+    int n_retired;
+    int cap_retired;
+    int next_replica_id;
+    double retired_busy_s;     /* integrals of retired replicas */
+    double retired_kv_token_s;
+    double last_snapshot_s;
+    unsigned long long cold_starts;
     int rr_next;
     struct rqueue gateway;
     struct creq *free_list;
@@ -161,7 +175,61 @@ static void replica_integrate_kv(struct replica *rp, double now)
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
-int cluster_add_replica(struct cluster *c)
+/* Append RP to an array of replica pointers, growing it. */
+static int cluster_push(struct replica ***a, int *n, int *cap, struct replica *rp)
+{
+    if (*n == *cap) {
+        int newcap = *cap ? *cap * 2 : 8;
+        struct replica **b = realloc(*a, (size_t)newcap * sizeof(*b));
+        if (b == NULL)
+            return -1;
+        *a = b;
+        *cap = newcap;
+    }
+    (*a)[(*n)++] = rp;
+    return 0;
+}
+
+static void replica_free(struct replica *rp)
+{
+    int j;
+
+    if (rp == NULL)
+        return;
+    for (j = 0; j < rp->n_running; j++)
+        free(rp->running[j]);
+    free(rp->running);
+    hist_free(rp->snap_ttft);
+    free(rp);
+}
+
+static int cluster_drain_gateway(struct cluster *c);
+
+/* Take RP out of the billed set (it has no work left). */
+static int cluster_retire(struct cluster *c, struct replica *rp)
+{
+    int i;
+
+    assert(rp->outstanding == 0 && !rp->busy && !rp->start_pending);
+    cluster_integrate(c);
+    replica_integrate_kv(rp, c->en->now_s);
+    for (i = 0; i < c->n_replicas; i++)
+        if (c->replicas[i] == rp)
+            break;
+    assert(i < c->n_replicas);
+    memmove(&c->replicas[i], &c->replicas[i + 1], (size_t)(c->n_replicas - i - 1) * sizeof(*c->replicas));
+    c->n_replicas--;
+    if (c->rr_next >= c->n_replicas)
+        c->rr_next = 0;
+    if (c->n_replicas < c->replicas_min)
+        c->replicas_min = c->n_replicas;
+    c->retired_busy_s += rp->busy_s;
+    c->retired_kv_token_s += rp->kv_token_s;
+    rp->state = REPLICA_GONE;
+    return cluster_push(&c->retired, &c->n_retired, &c->cap_retired, rp);
+}
+
+int cluster_add_replica(struct cluster *c, bool cold)
 {
     struct replica *rp;
 
@@ -177,17 +245,30 @@ int cluster_add_replica(struct cluster *c)
     if (rp == NULL)
         return -1;
     rp->running = calloc((size_t)c->sc->max_num_seqs, sizeof(*rp->running));
-    if (rp->running == NULL) {
-        free(rp);
+    rp->snap_ttft = hist_create();
+    if (rp->running == NULL || rp->snap_ttft == NULL) {
+        replica_free(rp);
         return -1;
     }
     cluster_integrate(c);
-    rp->id = c->n_replicas;
-    rp->ready = true;
+    rp->id = c->next_replica_id++;
+    rp->created_s = c->en->now_s;
     rp->kv_since_s = c->en->now_s;
     c->replicas[c->n_replicas++] = rp;
     if (c->n_replicas > c->replicas_max)
         c->replicas_max = c->n_replicas;
+    if (cold && c->sc->startup_s > 0) {
+        /* A cold start: image pull, model load and readiness, then routed. */
+        rp->state = REPLICA_STARTING;
+        c->cold_starts++;
+        if (engine_schedule(c->en, c->en->now_s + c->sc->startup_s, EV_REPLICA_READY, rp, 0) < 0)
+            return -1;
+        return rp->id;
+    }
+    if (cold)
+        c->cold_starts++;
+    rp->state = REPLICA_READY;
+    rp->ready_s = c->en->now_s;
     return rp->id;
 }
 
@@ -204,7 +285,7 @@ struct cluster *cluster_create(const struct scenario *sc, struct engine *en, str
     rng_init(&c->route_rng, sc->seed, RNG_STREAM_ROUTING);
     rng_init(&c->service_rng, sc->seed, RNG_STREAM_SERVICE);
     for (i = 0; i < sc->replicas; i++)
-        if (cluster_add_replica(c) < 0)
+        if (cluster_add_replica(c, false) < 0)
             goto nomem;
     c->replicas_min = c->n_replicas;
     return c;
@@ -227,19 +308,18 @@ static void cluster_free_queue(struct rqueue *q)
 
 void cluster_free(struct cluster *c)
 {
-    int i, j;
+    int i;
 
     if (c == NULL)
         return;
     for (i = 0; i < c->n_replicas; i++) {
-        struct replica *rp = c->replicas[i];
-        cluster_free_queue(&rp->waiting);
-        for (j = 0; j < rp->n_running; j++)
-            free(rp->running[j]);
-        free(rp->running);
-        free(rp);
+        cluster_free_queue(&c->replicas[i]->waiting);
+        replica_free(c->replicas[i]);
     }
+    for (i = 0; i < c->n_retired; i++)
+        replica_free(c->retired[i]);
     free(c->replicas);
+    free(c->retired);
     cluster_free_queue(&c->gateway);
     while (c->free_list) {
         struct creq *r = c->free_list;
@@ -427,7 +507,7 @@ static int replica_start_step(struct cluster *c, struct replica *rp)
 
 static bool replica_has_room(const struct cluster *c, const struct replica *rp)
 {
-    return rp->ready && (c->sc->max_concurrency == 0 || rp->outstanding < c->sc->max_concurrency);
+    return rp->state == REPLICA_READY && (c->sc->max_concurrency == 0 || rp->outstanding < c->sc->max_concurrency);
 }
 
 /* Choose a replica with room by the routing policy; NULL when none has room. */
@@ -577,6 +657,7 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
             r->first_token_s = now;
             r->generated = r->output;
             metrics_first_token(c->m, now - r->arrival_s);
+            hist_add(rp->snap_ttft, now - r->arrival_s);
         } else if (r->decoding) {
             r->generated++;
             r->kv_tokens++;
@@ -589,6 +670,7 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
                 if (r->generated == 0) {
                     r->first_token_s = now;
                     metrics_first_token(c->m, now - r->arrival_s);
+                    hist_add(rp->snap_ttft, now - r->arrival_s);
                 }
                 r->generated++;
             }
@@ -608,6 +690,8 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
         return -1;
     if (!rp->busy && (rp->n_running > 0 || rp->waiting.head != NULL))
         return replica_start_step(c, rp);
+    if (rp->state == REPLICA_DRAINING && rp->outstanding == 0 && !rp->busy && !rp->start_pending)
+        return cluster_retire(c, rp);
     return 0;
 }
 
@@ -621,6 +705,14 @@ int cluster_handle(struct cluster *c, const struct event *ev)
     }
     case EV_REPLICA_STEP_END:
         return replica_end_step(c, ev->obj);
+    case EV_REPLICA_READY: {
+        struct replica *rp = ev->obj;
+        if (rp->state != REPLICA_STARTING)
+            return 0; /* scaled away before it came up */
+        rp->state = REPLICA_READY;
+        rp->ready_s = c->en->now_s;
+        return cluster_drain_gateway(c);
+    }
     default:
         assert(!"unknown cluster event");
         return 0;
@@ -638,6 +730,8 @@ void cluster_sample(struct cluster *c, struct timeline_sample *s)
     cluster_expire_gateway(c);
     memset(s, 0, sizeof(*s));
     s->queue_len = c->gateway.len;
+    busy = c->retired_busy_s;
+    kv = c->retired_kv_token_s;
     for (i = 0; i < c->n_replicas; i++) {
         struct replica *rp = c->replicas[i];
         replica_integrate_kv(rp, now);
@@ -645,9 +739,9 @@ void cluster_sample(struct cluster *c, struct timeline_sample *s)
         s->running += rp->n_running;
         busy += rp->busy_s;
         kv += rp->kv_token_s;
-        s->replicas_ready += rp->ready;
+        s->replicas_ready += rp->state == REPLICA_READY;
+        s->replicas_desired += rp->state != REPLICA_DRAINING;
     }
-    s->replicas_desired = c->n_replicas;
     dt_replica = c->replica_s - c->last_replica_s;
     if (dt_replica > 0) {
         s->busy_frac = (busy - c->last_busy_s) / dt_replica;
@@ -669,6 +763,8 @@ void cluster_totals(struct cluster *c, struct cluster_totals *t)
 
     cluster_integrate(c);
     memset(t, 0, sizeof(*t));
+    t->busy_s = c->retired_busy_s;
+    t->kv_token_s = c->retired_kv_token_s;
     for (i = 0; i < c->n_replicas; i++) {
         replica_integrate_kv(c->replicas[i], c->en->now_s);
         t->busy_s += c->replicas[i]->busy_s;
@@ -681,4 +777,109 @@ void cluster_totals(struct cluster *c, struct cluster_totals *t)
     t->replicas_min = c->replicas_min;
     t->replicas_max = c->replicas_max;
     t->steps = c->steps;
+    t->cold_starts = c->cold_starts;
+}
+
+int cluster_replicas(const struct cluster *c, int *ready)
+{
+    int i, desired = 0, n_ready = 0;
+
+    for (i = 0; i < c->n_replicas; i++) {
+        desired += c->replicas[i]->state != REPLICA_DRAINING;
+        n_ready += c->replicas[i]->state == REPLICA_READY;
+    }
+    if (ready != NULL)
+        *ready = n_ready;
+    return desired;
+}
+
+/* Scale-down victim: a starting replica before a ready one, the newest first
+ * (as a ReplicaSet ranks pods for deletion: not ready before ready, then the
+ * shortest time ready). */
+static struct replica *cluster_victim(struct cluster *c)
+{
+    struct replica *best = NULL;
+    int i;
+
+    for (i = 0; i < c->n_replicas; i++) {
+        struct replica *rp = c->replicas[i];
+        if (rp->state == REPLICA_DRAINING)
+            continue;
+        if (best == NULL || (rp->state == REPLICA_STARTING && best->state != REPLICA_STARTING) ||
+            (rp->state == best->state && rp->id > best->id))
+            best = rp;
+    }
+    return best;
+}
+
+int cluster_scale(struct cluster *c, int desired)
+{
+    int now_desired = cluster_replicas(c, NULL);
+
+    while (now_desired < desired) {
+        if (cluster_add_replica(c, true) < 0)
+            return -1;
+        now_desired++;
+    }
+    while (now_desired > desired) {
+        struct replica *rp = cluster_victim(c);
+        if (rp == NULL)
+            break;
+        now_desired--;
+        /* Stop routing to it; it finishes what it holds, then goes. */
+        rp->state = REPLICA_DRAINING;
+        if (rp->outstanding == 0 && !rp->busy && !rp->start_pending && cluster_retire(c, rp) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+size_t cluster_size(const struct cluster *c)
+{
+    return (size_t)c->n_replicas;
+}
+
+unsigned long long cluster_arrivals(const struct cluster *c)
+{
+    return c->next_id;
+}
+
+long cluster_gateway_waiting(struct cluster *c)
+{
+    cluster_expire_gateway(c);
+    return c->gateway.len;
+}
+
+size_t cluster_snapshot(struct cluster *c, struct replica_sample *out, size_t max)
+{
+    double now = c->en->now_s, window = now - c->last_snapshot_s;
+    size_t n = 0;
+    int i;
+
+    for (i = 0; i < c->n_replicas && n < max; i++) {
+        struct replica *rp = c->replicas[i];
+        struct replica_sample *sm = &out[n++];
+        double busy = rp->busy_s - rp->snap_busy_s;
+
+        memset(sm, 0, sizeof(*sm));
+        sm->id = rp->id;
+        sm->state = rp->state;
+        sm->created_s = rp->created_s;
+        sm->ready_s = rp->ready_s;
+        sm->waiting = rp->waiting.len;
+        sm->running = rp->n_running;
+        if (c->sc->service == SERVICE_PROFILE)
+            sm->kv_usage = rp->kv_used / c->sc->kv_capacity_tokens;
+        sm->busy_frac = window > 0 ? busy / window : 0;
+        if (sm->busy_frac > 1)
+            sm->busy_frac = 1;
+        if (sm->busy_frac < 0)
+            sm->busy_frac = 0;
+        sm->has_ttft = hist_count(rp->snap_ttft) > 0;
+        sm->ttft_p90_s = hist_quantile(rp->snap_ttft, 0.9);
+        hist_reset(rp->snap_ttft);
+        rp->snap_busy_s = rp->busy_s;
+    }
+    c->last_snapshot_s = now;
+    return n;
 }

@@ -21,6 +21,7 @@
 #ifndef LLM_CLUSTER_H
 #define LLM_CLUSTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -33,7 +34,12 @@
 enum cluster_event {
     EV_REPLICA_STEP_START = 100, /* obj: the replica; batches what arrived up to now */
     EV_REPLICA_STEP_END = 101,   /* obj: the replica */
+    EV_REPLICA_READY = 102,      /* obj: the replica; its cold start is over */
 };
+
+/* A replica's life: started (billed, not routed, for the start-up delay),
+ * ready (routed), draining (not routed, finishing what it holds), gone. */
+enum replica_state { REPLICA_STARTING, REPLICA_READY, REPLICA_DRAINING, REPLICA_GONE };
 
 struct cluster;
 
@@ -45,8 +51,38 @@ int cluster_arrive(struct cluster *c, const struct trace_request *req);
 /* Handle one of the cluster's events. */
 int cluster_handle(struct cluster *c, const struct event *ev);
 
-/* Add a ready replica; returns its id or -1. */
-int cluster_add_replica(struct cluster *c);
+/* Add a replica; returns its id or -1 when out of memory.  COLD: it starts
+ * after the scenario's start-up delay and counts as a cold start; else it is
+ * ready at once (the replicas a run starts with). */
+int cluster_add_replica(struct cluster *c, bool cold);
+/* Bring the replicas that are not draining to DESIRED: add cold replicas,
+ * or drain the newest (starting ones first). */
+int cluster_scale(struct cluster *c, int desired);
+/* Replicas not draining (what a Deployment's spec.replicas counts); *ready,
+ * when not NULL, gets those ready. */
+int cluster_replicas(const struct cluster *c, int *ready);
+/* Replicas billed now (starting, ready, draining), and arrivals so far. */
+size_t cluster_size(const struct cluster *c);
+unsigned long long cluster_arrivals(const struct cluster *c);
+/* Requests held at the gateway. */
+long cluster_gateway_waiting(struct cluster *c);
+
+/* What a replica exports as metrics, as a scrape sees it. */
+struct replica_sample {
+    int id;
+    enum replica_state state;
+    double created_s;
+    double ready_s;
+    long waiting;       /* requests queued in the replica */
+    long running;       /* sequences in its batch */
+    double kv_usage;    /* KV cache in use, fraction */
+    double busy_frac;   /* fraction of the time since the last snapshot spent in steps */
+    bool has_ttft;
+    double ttft_p90_s;  /* over first tokens since the last snapshot */
+};
+/* Fill up to MAX samples, one per billed replica, and start a new window
+ * for the windowed figures.  Returns the count. */
+size_t cluster_snapshot(struct cluster *c, struct replica_sample *out, size_t max);
 /* Requests still in the system (queued or running). */
 size_t cluster_in_flight(const struct cluster *c);
 
@@ -65,6 +101,7 @@ struct cluster_totals {
     int replicas_min;
     int replicas_max;
     unsigned long long steps;
+    unsigned long long cold_starts;
 };
 void cluster_totals(struct cluster *c, struct cluster_totals *t);
 

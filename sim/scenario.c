@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "sim/autoscaler.h"
+#include "sim/quantity.h"
 
 const char *const scenario_routing_names[] = {"round_robin", "least_outstanding", "power_of_two", "random",
                                               NULL};
@@ -52,11 +54,13 @@ static int scenario_read_service(struct scenario *s, struct conf_node *map, stru
 
 static int scenario_read_cluster(struct scenario *s, struct conf_node *map, struct err *e)
 {
-    static const char *const keys[] = {"replicas", "gpus_per_replica", "gpu_hourly_usd", "replica", NULL};
+    static const char *const keys[] = {"replicas", "gpus_per_replica", "gpu_hourly_usd", "replica", "startup",
+                                       NULL};
+    static const char *const skeys[] = {"image_pull", "model_load", "readiness", NULL};
     static const char *const rkeys[] = {"max_num_seqs", "max_batched_tokens", "chunked_prefill",
                                         "kv_cache_tokens", "max_concurrency", NULL};
     const struct conf *c = s->conf;
-    struct conf_node *r = NULL;
+    struct conf_node *r = NULL, *st = NULL;
     long replicas = 1, gpus = 0, seqs = 256, tokens = 8192, conc = -1;
     double kv = 0;
     bool has_price;
@@ -72,8 +76,18 @@ static int scenario_read_cluster(struct scenario *s, struct conf_node *map, stru
     if (gpus < 0 || gpus > 64)
         return conf_error(c, conf_get(map, "gpus_per_replica"), e, "gpus_per_replica: expected 1..64, got %ld", gpus);
     has_price = conf_get(map, "gpu_hourly_usd") != NULL;
-    if (conf_get_nonneg(c, map, "gpu_hourly_usd", &s->gpu_hourly_usd, e) < 0 || conf_get_map(c, map, "replica", &r, e) < 0)
+    if (conf_get_nonneg(c, map, "gpu_hourly_usd", &s->gpu_hourly_usd, e) < 0 || conf_get_map(c, map, "replica", &r, e) < 0 ||
+        conf_get_map(c, map, "startup", &st, e) < 0)
         return -1;
+    if (st != NULL) {
+        double pull = 0, load = 0, ready = 0;
+        if (conf_check_keys(c, st, "cluster.startup", skeys, e) < 0 ||
+            conf_get_duration(c, st, "image_pull", &pull, e) < 0 ||
+            conf_get_duration(c, st, "model_load", &load, e) < 0 ||
+            conf_get_duration(c, st, "readiness", &ready, e) < 0)
+            return -1;
+        s->startup_s = pull + load + ready;
+    }
     if (r != NULL) {
         if (conf_check_keys(c, r, "cluster.replica", rkeys, e) < 0 ||
             conf_get_long(c, r, "max_num_seqs", &seqs, e) < 0 ||
@@ -163,6 +177,69 @@ static int scenario_read_output(struct scenario *s, struct conf_node *map, struc
     return 0;
 }
 
+/* A quantity (Kubernetes "4", "500m", "32Gi") into milli-units. */
+static int scenario_get_quantity(const struct conf *c, const struct conf_node *map, const char *key,
+                                 int64_t *out_milli, struct err *e)
+{
+    struct conf_node *n = conf_get(map, key);
+    const char *text;
+    struct err sub;
+
+    if (n == NULL)
+        return 0;
+    if (conf_node_str(c, n, key, &text, e) < 0)
+        return -1;
+    if (quantity_parse(text, out_milli, NULL, &sub) < 0 || *out_milli <= 0)
+        return conf_error(c, n, e, "%s: %s", key, *out_milli <= 0 ? "must be positive" : sub.msg);
+    return 1;
+}
+
+static int scenario_read_autoscaler(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    static const char *const keys[] = {"hpa", "controller", "metrics", NULL};
+    static const char *const mkeys[] = {"scrape_interval", "adapter_lag", "cpu_request", "memory_request", NULL};
+    const struct conf *c = s->conf;
+    struct conf_node *hpa = NULL, *ctl = NULL, *met = NULL, *seq;
+    size_t i;
+
+    s->scrape_interval_s = 15.0;
+    s->adapter_lag_s = 0.0;
+    s->cpu_request_milli = 1000;
+    s->memory_request_milli = 16LL * 1024 * 1024 * 1024 * 1000;
+    if (map == NULL)
+        return 0;
+    if (conf_check_keys(c, map, "autoscaler", keys, e) < 0 || conf_get_map(c, map, "hpa", &hpa, e) < 0 ||
+        conf_get_map(c, map, "controller", &ctl, e) < 0 || conf_get_map(c, map, "metrics", &met, e) < 0)
+        return -1;
+    if (met != NULL &&
+        (conf_check_keys(c, met, "autoscaler.metrics", mkeys, e) < 0 ||
+         conf_get_duration(c, met, "scrape_interval", &s->scrape_interval_s, e) < 0 ||
+         conf_get_duration(c, met, "adapter_lag", &s->adapter_lag_s, e) < 0 ||
+         scenario_get_quantity(c, met, "cpu_request", &s->cpu_request_milli, e) < 0 ||
+         scenario_get_quantity(c, met, "memory_request", &s->memory_request_milli, e) < 0))
+        return -1;
+    if (s->scrape_interval_s < 1e-3)
+        return conf_error(c, conf_get(met, "scrape_interval"), e, "scrape_interval: must be at least 1ms");
+    if (hpa == NULL)
+        return ctl ? conf_error(c, ctl, e, "autoscaler.controller: only with autoscaler.hpa") : 0;
+    if (hpa_spec_from_conf(c, hpa, &s->hpa, e) < 0)
+        return -1;
+    if (ctl != NULL && hpa_controller_from_conf(c, ctl, &s->hpa, e) < 0)
+        return -1;
+    /* Every metric must be one the simulated replicas export. */
+    seq = conf_get(hpa, "metrics");
+    for (i = 0; i < s->hpa.nmetrics; i++)
+        if (!autoscaler_metric_known(&s->hpa.metrics[i]))
+            return conf_error(c, seq ? conf_seq_at(seq, i) : hpa, e,
+                              "metrics[%zu]: '%s' is not a metric the simulated replicas export (%s)", i,
+                              s->hpa.metrics[i].name, autoscaler_metric_names());
+    if (s->replicas < s->hpa.min_replicas || s->replicas > s->hpa.max_replicas)
+        return conf_error(c, hpa, e, "cluster.replicas (%d, the starting count) must lie within minReplicas..maxReplicas (%d..%d)",
+                          s->replicas, (int)s->hpa.min_replicas, (int)s->hpa.max_replicas);
+    s->has_hpa = true;
+    return 0;
+}
+
 /* Fetch a section mapping by name, NULL when absent. */
 static int scenario_section(const struct conf *c, struct conf_node *root, const char *key,
                             struct conf_node **out, struct err *e)
@@ -174,7 +251,7 @@ static int scenario_section(const struct conf *c, struct conf_node *root, const 
 struct scenario *scenario_load(const char *path, char *const *sets, int nsets, struct err *e)
 {
     static const char *const keys[] = {"name", "description", "seed", "workload", "service", "cluster",
-                                       "gateway", "slo", "output", NULL};
+                                       "gateway", "autoscaler", "slo", "output", NULL};
     struct scenario *s = calloc(1, sizeof(*s));
     struct conf_node *root, *sec;
     const char *name = NULL;
@@ -221,6 +298,8 @@ struct scenario *scenario_load(const char *path, char *const *sets, int nsets, s
     if (scenario_section(s->conf, root, "cluster", &sec, e) < 0 || scenario_read_cluster(s, sec, e) < 0)
         goto fail;
     if (scenario_section(s->conf, root, "gateway", &sec, e) < 0 || scenario_read_gateway(s, sec, e) < 0)
+        goto fail;
+    if (scenario_section(s->conf, root, "autoscaler", &sec, e) < 0 || scenario_read_autoscaler(s, sec, e) < 0)
         goto fail;
     if (scenario_section(s->conf, root, "slo", &sec, e) < 0 || scenario_read_slo(s, sec, e) < 0)
         goto fail;

@@ -13,6 +13,7 @@
 
 #include "common/conf.h"
 #include "common/err.h"
+#include "sim/hpa.h"
 #include "sim/profile.h"
 
 enum service_kind {
@@ -48,6 +49,7 @@ struct scenario {
     bool chunked_prefill;
     double kv_capacity_tokens; /* per replica */
     int max_concurrency;       /* outstanding requests a replica accepts; 0 = no limit */
+    double startup_s;          /* cold start of a new replica: image pull + model load + readiness */
 
     /* gateway */
     enum routing routing;
@@ -59,6 +61,14 @@ struct scenario {
     double slo_tpot_s;
     double slo_e2e_s;
     double slo_target;         /* fraction of requests that must meet it */
+
+    /* autoscaler (autoscaler.hpa: the Kubernetes HPA) */
+    bool has_hpa;
+    struct hpa_spec hpa;
+    double scrape_interval_s;   /* Prometheus scrape of the replicas' metrics */
+    double adapter_lag_s;       /* the metrics adapter's delay before the HPA sees a scrape */
+    int64_t cpu_request_milli;  /* per pod, for Resource cpu metrics */
+    int64_t memory_request_milli;
 
     /* output */
     double interval_s;         /* timeline interval */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "sim/autoscaler.h"
 #include "sim/cluster.h"
 #include "sim/engine.h"
 #include "sim/metrics.h"
@@ -27,6 +28,7 @@ struct sim {
     struct engine en;
     struct metrics m;
     struct cluster *cl;
+    struct autoscaler *as; /* NULL without autoscaler.hpa */
     struct trace_reader *tr;
     struct trace_request next; /* the arrival scheduled but not yet delivered */
     bool arrivals_done;
@@ -119,11 +121,14 @@ static json_t *sim_summary(struct sim *s, double wall_s)
     const struct scenario *sc = s->sc;
     const struct metrics *m = &s->m;
     struct cluster_totals t;
+    struct autoscaler_totals at;
     double span = s->en.now_s;
+    json_t *sm;
     double attainment = metrics_slo_attainment(m);
 
     cluster_totals(s->cl, &t);
-    return json_pack(
+    autoscaler_totals(s->as, &at);
+    sm = json_pack(
         "{s:{s:s,s:s,s:I},"
         "s:{s:I,s:I,s:I,s:I,s:I,s:I},"
         "s:{s:o,s:o,s:o,s:o},"
@@ -159,6 +164,15 @@ static json_t *sim_summary(struct sim *s, double wall_s)
         "sim", "duration_s", sim_real(span), "events", (json_int_t)s->en.processed, "steps", (json_int_t)t.steps,
         "wall_s", sim_real(wall_s), "events_per_s", sim_real(wall_s > 0 ? s->en.processed / wall_s : 0), "seed",
         (json_int_t)sc->seed);
+    if (sm != NULL &&
+        json_object_set_new(sm, "events", json_pack("{s:I,s:I,s:I,s:I}", "cold_starts", (json_int_t)t.cold_starts,
+                                                     "scale_ups", (json_int_t)at.scale_ups, "scale_downs",
+                                                     (json_int_t)at.scale_downs, "hpa_syncs",
+                                                     (json_int_t)at.syncs)) != 0) {
+        json_decref(sm);
+        sm = NULL;
+    }
+    return sm;
 }
 
 static int sim_write_summary(json_t *summary, const char *dir, struct err *e)
@@ -204,6 +218,11 @@ static int sim_loop(struct sim *s, struct err *e)
                 if (engine_schedule(&s->en, s->en.now_s + s->sc->interval_s, EV_TICK, NULL, 0) < 0)
                     return err_set(e, ERR_SYSTEM, "out of memory");
             break;
+        case EV_SCRAPE:
+        case EV_HPA_SYNC:
+            if (autoscaler_handle(s->as, &ev) < 0)
+                return err_set(e, ERR_SYSTEM, "out of memory");
+            break;
         default:
             if (cluster_handle(s->cl, &ev) < 0)
                 return err_set(e, ERR_SYSTEM, "out of memory");
@@ -211,8 +230,8 @@ static int sim_loop(struct sim *s, struct err *e)
         }
         if ((s->en.processed & 0xffff) == 0)
             sim_progress(s, false);
-        /* Only the tick is left: the run is over. */
-        if (s->arrivals_done && cluster_in_flight(s->cl) == 0 && engine_pending(&s->en) <= 1)
+        /* All work done: what is left are periodic events. */
+        if (s->arrivals_done && cluster_in_flight(s->cl) == 0)
             break;
     }
     if (s->en.now_s > s->tick_start_s || s->m.iv_arrivals || s->m.iv_completed)
@@ -238,6 +257,8 @@ json_t *sim_run(const struct scenario *sc, const struct sim_options *opt, struct
     s.cl = cluster_create(sc, &s.en, &s.m, e);
     if (s.cl == NULL)
         goto out;
+    if (sc->has_hpa && (s.as = autoscaler_create(sc, s.cl, &s.en, e)) == NULL)
+        goto out;
     s.tr = workload_open(sc->conf, sc->workload, sc->seed, e);
     if (s.tr == NULL)
         goto out;
@@ -258,6 +279,7 @@ json_t *sim_run(const struct scenario *sc, const struct sim_options *opt, struct
 out:
     if (s.tr)
         trace_close(s.tr);
+    autoscaler_free(s.as);
     cluster_free(s.cl);
     if (metrics_close(&s.m, summary ? e : NULL) < 0 && summary) {
         json_decref(summary);

@@ -588,6 +588,146 @@ START_TEST(test_determinism)
 }
 END_TEST
 
+
+/* ---- the HPA in the loop ------------------------------------------------------------------------------- */
+
+/* Read column COL of the timeline row whose time_s equals T. */
+static double timeline_at(const char *dir, double t, int col)
+{
+    char path[512], line[1024];
+    FILE *f;
+    double v = NAN;
+
+    snprintf(path, sizeof(path), "%s/timeline.csv", dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        char *p = line, *end;
+        double row_t = strtod(p, &end);
+        int i;
+        if (end == p || fabs(row_t - t) > 1e-6)
+            continue;
+        for (i = 0; i < col && p != NULL; i++) {
+            p = strchr(p, ',');
+            if (p)
+                p++;
+        }
+        if (p != NULL)
+            v = strtod(p, NULL);
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+/* Overload at 10 requests/s on one server (1 s each): the gateway queue
+ * grows, the HPA (External gateway_requests_waiting, AverageValue 1) wants
+ * far more replicas than the scale-up policy allows: +4 pods per 15 s sync
+ * (behavior, selectPolicy Max of Pods 4 and Percent 100). */
+START_TEST(test_hpa_scale_up_rate)
+{
+    char trace[16384] = NATIVE_HEADER, dir[600];
+    struct sim_options opt = {0};
+    struct scenario *s;
+    struct err e = {0};
+    json_t *sm;
+    int i;
+
+    make_tmpdir();
+    for (i = 0; i < 600; i++)
+        snprintf(trace + strlen(trace), sizeof(trace) - strlen(trace), "%.1f,1,1,,\n", i * 0.1);
+    write_file("t.csv", trace);
+    s = load_yaml("workload: {trace: t.csv}\n"
+                  "service: {kind: deterministic, mean: 1s}\n"
+                  "cluster: {replicas: 1, startup: {model_load: 20s}}\n"
+                  "autoscaler:\n"
+                  "  hpa:\n"
+                  "    minReplicas: 1\n"
+                  "    maxReplicas: 12\n"
+                  "    metrics:\n"
+                  "    - type: External\n"
+                  "      external: {metric: {name: gateway_requests_waiting}, target: {type: AverageValue, averageValue: '1'}}\n"
+                  "    behavior:\n"
+                  "      scaleUp: {stabilizationWindowSeconds: 0, policies: [{type: Pods, value: 4, periodSeconds: 15},\n"
+                  "                {type: Percent, value: 100, periodSeconds: 15}]}\n"
+                  "output: {interval: 10s}\n",
+                  NULL, 0);
+    snprintf(dir, sizeof(dir), "%s", tmpdir);
+    opt.outdir = dir;
+    opt.reproducible = true;
+    sm = sim_run(s, &opt, &e);
+    ck_assert_msg(sm != NULL, "%s", e.msg);
+    /* timeline columns: 7 replicas_desired, 8 replicas_ready */
+    ck_assert_double_eq(timeline_at(dir, 0, 7), 1);   /* no sync yet by t = 10 */
+    ck_assert_double_eq(timeline_at(dir, 10, 7), 5);  /* t = 15: 1 + max(4, 100%) */
+    ck_assert_double_eq(timeline_at(dir, 10, 8), 1);  /* the new ones are still starting */
+    ck_assert_double_eq(timeline_at(dir, 30, 7), 10); /* t = 30: 5 + max(4, 5) */
+    ck_assert_double_eq(timeline_at(dir, 30, 8), 5);  /* t = 35: the first four are ready */
+    ck_assert_double_eq(timeline_at(dir, 40, 7), 12); /* t = 45: capped at maxReplicas */
+    ck_assert_double_eq(jget(sm, "replicas", "max", NULL), 12);
+    ck_assert_double_eq(jget(sm, "events", "cold_starts", NULL), 11);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 600);
+    json_decref(sm);
+    scenario_free(s);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A diurnal day on a roofline profile: the HPA follows the load up and down,
+ * every request completes, and the run is deterministic. */
+START_TEST(test_hpa_follows_load)
+{
+    static const char *yaml =
+        "seed: 3\n"
+        "workload:\n"
+        "  generator: {kind: diurnal, rate: 6, amplitude: 0.8, period: 2h, duration: 2h}\n"
+        "service:\n  roofline: {gpu: A100-80GB, model: llama-2-7b}\n"
+        "cluster: {replicas: 2, startup: {image_pull: 30s, model_load: 30s}}\n"
+        "autoscaler:\n"
+        "  hpa:\n"
+        "    minReplicas: 1\n"
+        "    maxReplicas: 10\n"
+        "    metrics:\n"
+        "    - {type: Pods, pods: {metric: {name: llmserve_requests_running}, target: {type: AverageValue, averageValue: '16'}}}\n"
+        "  metrics: {scrape_interval: 15s, adapter_lag: 30s}\n";
+    json_t *a, *b;
+    char *sa, *sb;
+
+    make_tmpdir();
+    a = run_yaml(yaml);
+    b = run_yaml(yaml);
+    sa = json_dumps(a, 0);
+    sb = json_dumps(b, 0);
+    ck_assert_str_eq(sa, sb);
+    ck_assert(jget(a, "events", "scale_ups", NULL) >= 1);
+    ck_assert(jget(a, "events", "scale_downs", NULL) >= 1);
+    ck_assert(jget(a, "replicas", "max", NULL) > 2);
+    ck_assert(jget(a, "replicas", "min", NULL) < 2);
+    ck_assert(jget(a, "events", "cold_starts", NULL) >= 1);
+    ck_assert_double_eq(jget(a, "requests", "completed", NULL), jget(a, "requests", "arrived", NULL));
+    free(sa);
+    free(sb);
+    json_decref(a);
+    json_decref(b);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_hpa_scenario_errors)
+{
+    make_tmpdir();
+    expect_load_error(MINIMAL_YAML "autoscaler:\n  hpa:\n    maxReplicas: 4\n    metrics:\n"
+                      "    - {type: Pods, pods: {metric: {name: tokens_per_joule}, target: {type: AverageValue, averageValue: '1'}}}\n",
+                      NULL, 0, "bad.yaml:11", "not a metric the simulated replicas export");
+    expect_load_error(MINIMAL_YAML "autoscaler:\n  hpa: {maxReplicas: 1}\n", NULL, 0, "bad.yaml", "minReplicas..maxReplicas");
+    expect_load_error(MINIMAL_YAML "autoscaler:\n  metrics: {scrape_interval: -15s}\n", NULL, 0, "bad.yaml:8",
+                      "negative duration");
+    expect_load_error(MINIMAL_YAML "  startup: {model_load: 1m, warmup: 5s}\n", NULL, 0, "bad.yaml:7",
+                      "unknown key 'warmup'");
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *suite_sim(void)
 {
     Suite *s = suite_create("sim");
@@ -610,6 +750,9 @@ static Suite *suite_sim(void)
     tcase_add_test(tb, test_gateway_capacity_and_timeout);
     tcase_add_test(tb, test_gateway_round_robin);
     tcase_add_test(tb, test_determinism);
+    tcase_add_test(tb, test_hpa_scale_up_rate);
+    tcase_add_test(tb, test_hpa_follows_load);
+    tcase_add_test(tb, test_hpa_scenario_errors);
     suite_add_tcase(s, tb);
     tcase_set_timeout(tq, 600);
     tcase_add_test(tq, test_mm1_rho_050);
