@@ -2,15 +2,15 @@
  * on the weights' dtype, and the fast f32 path.
  *
  * The f32 path has two shapes:
- *  - small m (m < KN_GEMV_MAX_M, decode): memory-bound GEMV.  W is streamed
- *    once, rows split across threads; each group of 4 rows is used for all m
- *    rows of x while it sits in cache.
+ *  - small m (m < KN_GEMV_MAX_M: decode, small batches): memory-bound GEMV.
+ *    W is streamed once, rows split across threads; each group of 4 rows of
+ *    W is used for all m rows of x (two at a time) while it sits in cache.
  *  - larger m (prefill, batches): a GotoBLAS/BLIS-style cache-blocked GEMM.
  *    Loops jc (NC rows of W) > pc (KC along k) > ic (MC rows of x) > jr (NR)
  *    > ir (MR), with a W block (KC, NC) packed into panels of NR rows and an
  *    x block (MC, KC) packed into panels of MR rows.  A (KC, NR) panel of W
- *    (16 KiB) stays in L1 while the (MC, KC) x block (147 KiB) stays in L2;
- *    the (KC, NC) W block (2 MiB per thread) lives in L3.
+ *    (24 KiB) stays in L1 while the (MC, KC) x block (180 KiB) stays in L2;
+ *    the (KC, NC) W block (3 MiB per thread) lives in L3.
  *    Threads each take a rectangle of out (n split, or m when n is small) and
  *    run the whole blocked loop on it with their own packing buffers.
  * The MR x NR micro-kernel is AVX2+FMA (matmul_avx2.c) or portable C. */
@@ -26,18 +26,15 @@
 
 /* Blocking (chosen by measurement on a 2-core Zen 3: 32 KiB L1d and 512 KiB
  * L2 per core, 32 MiB L3).  MC is a multiple of MR, NC of NR. */
-#ifndef KN_GEMM_KC
-#define KN_GEMM_KC 256
-#endif
-#ifndef KN_GEMM_MC
-#define KN_GEMM_MC 144
-#endif
-#ifndef KN_GEMM_NC
+#define KN_GEMM_KC 384
+#define KN_GEMM_MC 120
 #define KN_GEMM_NC 2048
-#endif
 
-/* Below this m the GEMV path (no packing, W streamed once) is faster. */
-#define KN_GEMV_MAX_M 4
+/* Below this m the GEMV path (no packing, W streamed once) is faster:
+ * measured on 4096x4096 weights (the GEMV path wins to m = 32, since
+ * packing W costs as much as streaming it twice) and on 512x512 (cache
+ * resident: the two are even at m = 24 and the GEMM path wins beyond). */
+#define KN_GEMV_MAX_M 24
 
 /* Below this many multiply-adds one thread is faster than waking others. */
 #define KN_MIN_PARALLEL_MACS 65536.0
@@ -121,22 +118,36 @@ static void kn_gemm_ukr_portable(int kc, const float *a, const float *b, float *
 
 /* ---- GEMV (small m) ----------------------------------------------------------------- */
 
-typedef void (*kn_gemv_fn)(float *out, const float *x, const float *w, int k, int i0, int i1);
-typedef void (*kn_ukr_fn)(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
+
+/* The GEMV kernels of one ISA; gemv2 (two rows of x at once) may be NULL. */
+struct kn_gemv_impl {
+    void (*gemv)(float *out, const float *x, const float *w, int k, int i0, int i1);
+    void (*gemv2)(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k, int i0,
+                  int i1);
+};
+
+static const struct kn_gemv_impl kn_gemv_portable_impl = {.gemv = kn_gemv_portable, .gemv2 = NULL};
+static const struct kn_gemv_impl kn_gemv_avx2_impl = {.gemv = kn_gemv_avx2, .gemv2 = kn_gemv2_avx2};
 
 /* Rows i0 <= i < i1 of out (m, n) = x (m, k) W^T, W (n, k): each group of
- * 4 rows of W serves all m rows of x before the next group is read. */
-static void kn_gemv_rows(kn_gemv_fn gemv, float *out, const float *x, const float *w, int m, int n, int k,
-                         int i0, int i1)
+ * 4 rows of W serves all m rows of x (two at a time when the ISA can)
+ * before the next group is read, so W is streamed from memory once. */
+static void kn_gemv_rows(const struct kn_gemv_impl *impl, float *out, const float *x, const float *w, int m,
+                         int n, int k, int i0, int i1)
 {
     if (m == 1) {
-        gemv(out, x, w, k, i0, i1);
+        impl->gemv(out, x, w, k, i0, i1);
         return;
     }
     for (int i = i0; i < i1; i += 4) {
         int ie = i + 4 < i1 ? i + 4 : i1;
-        for (int r = 0; r < m; r++)
-            gemv(out + (size_t)r * n, x + (size_t)r * k, w, k, i, ie);
+        int r = 0;
+        if (impl->gemv2 != NULL)
+            for (; r + 2 <= m; r += 2)
+                impl->gemv2(out + (size_t)r * n, out + (size_t)(r + 1) * n, x + (size_t)r * k,
+                            x + (size_t)(r + 1) * k, w, k, i, ie);
+        for (; r < m; r++)
+            impl->gemv(out + (size_t)r * n, x + (size_t)r * k, w, k, i, ie);
     }
 }
 
@@ -151,53 +162,64 @@ static int kn_round_up(int x, int q)
 /* Pack the W block rows j0 .. j0+nc-1, columns p0 .. p0+kc-1 (W is (n, k))
  * into panels of NR rows: panel q holds bp[q*kc*NR + p*NR + jj] =
  * W[j0 + q*NR + jj][p0 + p], zero past row j0+nc-1. */
-static void kn_pack_w(float *bp, const float *w, int k, int j0, int nc, int p0, int kc)
+static void kn_pack_w_portable(float *bp, const float *w, int k, int j0, int nc, int p0, int kc)
 {
     for (int jp = 0; jp < nc; jp += KN_GEMM_NR) {
         float *panel = bp + (size_t)jp * kc;
         int rows = nc - jp < KN_GEMM_NR ? nc - jp : KN_GEMM_NR;
-        for (int jj = 0; jj < rows; jj++) {
-            const float *src = w + (size_t)(j0 + jp + jj) * k + p0;
-            for (int p = 0; p < kc; p++)
-                panel[p * KN_GEMM_NR + jj] = src[p];
-        }
-        for (int jj = rows; jj < KN_GEMM_NR; jj++)
-            for (int p = 0; p < kc; p++)
-                panel[p * KN_GEMM_NR + jj] = 0.0f;
+        const float *src = w + (size_t)(j0 + jp) * k + p0;
+        for (int p = 0; p < kc; p++)
+            for (int jj = 0; jj < KN_GEMM_NR; jj++)
+                panel[(size_t)p * KN_GEMM_NR + jj] = jj < rows ? src[(size_t)jj * k + p] : 0.0f;
     }
 }
 
 /* Pack the x block rows i0 .. i0+mc-1, columns p0 .. p0+kc-1 (x is (m, k))
  * into panels of MR rows: ap[q*kc*MR + p*MR + ii] = x[i0 + q*MR + ii][p0 + p],
  * zero past row i0+mc-1. */
-static void kn_pack_x(float *ap, const float *x, int k, int i0, int mc, int p0, int kc)
+static void kn_pack_x_portable(float *ap, const float *x, int k, int i0, int mc, int p0, int kc)
 {
     for (int ip = 0; ip < mc; ip += KN_GEMM_MR) {
         float *panel = ap + (size_t)ip * kc;
         int rows = mc - ip < KN_GEMM_MR ? mc - ip : KN_GEMM_MR;
-        for (int ii = 0; ii < rows; ii++) {
-            const float *src = x + (size_t)(i0 + ip + ii) * k + p0;
-            for (int p = 0; p < kc; p++)
-                panel[p * KN_GEMM_MR + ii] = src[p];
-        }
-        for (int ii = rows; ii < KN_GEMM_MR; ii++)
-            for (int p = 0; p < kc; p++)
-                panel[p * KN_GEMM_MR + ii] = 0.0f;
+        const float *src = x + (size_t)(i0 + ip) * k + p0;
+        for (int p = 0; p < kc; p++)
+            for (int ii = 0; ii < KN_GEMM_MR; ii++)
+                panel[(size_t)p * KN_GEMM_MR + ii] = ii < rows ? src[(size_t)ii * k + p] : 0.0f;
     }
 }
+
+/* The kernels of one ISA that the blocked GEMM calls. */
+struct kn_gemm_impl {
+    void (*ukr)(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
+    void (*pack_w)(float *bp, const float *w, int k, int j0, int nc, int p0, int kc);
+    void (*pack_x)(float *ap, const float *x, int k, int i0, int mc, int p0, int kc);
+};
+
+static const struct kn_gemm_impl kn_gemm_portable = {
+    .ukr = kn_gemm_ukr_portable,
+    .pack_w = kn_pack_w_portable,
+    .pack_x = kn_pack_x_portable,
+};
+
+static const struct kn_gemm_impl kn_gemm_avx2 = {
+    .ukr = kn_gemm_ukr_avx2,
+    .pack_w = kn_pack_w_avx2,
+    .pack_x = kn_pack_x_avx2,
+};
 
 /* One micro-tile of out at c (row stride ldc): mr <= MR valid rows and
  * nr <= NR valid columns.  Full tiles go straight to the micro-kernel; edge
  * tiles through a scratch tile so nothing outside out is touched. */
-static void kn_gemm_tile(kn_ukr_fn ukr, int kc, const float *a, const float *b, float *c, int ldc, int mr,
+static void kn_gemm_tile(const struct kn_gemm_impl *impl, int kc, const float *a, const float *b, float *c, int ldc, int mr,
                          int nr, int accumulate)
 {
     if (mr == KN_GEMM_MR && nr == KN_GEMM_NR) {
-        ukr(kc, a, b, c, ldc, accumulate);
+        impl->ukr(kc, a, b, c, ldc, accumulate);
         return;
     }
     float t[KN_GEMM_MR * KN_GEMM_NR];
-    ukr(kc, a, b, t, KN_GEMM_NR, 0);
+    impl->ukr(kc, a, b, t, KN_GEMM_NR, 0);
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++)
             c[(size_t)i * ldc + j] = (accumulate ? c[(size_t)i * ldc + j] : 0.0f) + t[i * KN_GEMM_NR + j];
@@ -206,22 +228,22 @@ static void kn_gemm_tile(kn_ukr_fn ukr, int kc, const float *a, const float *b, 
 /* The blocked GEMM on the rectangle rows m0 .. m1-1, columns n0 .. n1-1 of
  * out (m, n) = x (m, k) W^T.  ap and bp are 64-byte aligned packing
  * buffers of at least MC*KC and KC*NC floats. */
-static void kn_gemm_block(kn_ukr_fn ukr, float *out, const float *x, const float *w, int n, int k, int m0,
+static void kn_gemm_block(const struct kn_gemm_impl *impl, float *out, const float *x, const float *w, int n, int k, int m0,
                           int m1, int n0, int n1, float *ap, float *bp)
 {
     for (int jc = n0; jc < n1; jc += KN_GEMM_NC) {
         int nc = n1 - jc < KN_GEMM_NC ? n1 - jc : KN_GEMM_NC;
         for (int pc = 0; pc < k; pc += KN_GEMM_KC) {
             int kc = k - pc < KN_GEMM_KC ? k - pc : KN_GEMM_KC;
-            kn_pack_w(bp, w, k, jc, nc, pc, kc);
+            impl->pack_w(bp, w, k, jc, nc, pc, kc);
             for (int ic = m0; ic < m1; ic += KN_GEMM_MC) {
                 int mc = m1 - ic < KN_GEMM_MC ? m1 - ic : KN_GEMM_MC;
-                kn_pack_x(ap, x, k, ic, mc, pc, kc);
+                impl->pack_x(ap, x, k, ic, mc, pc, kc);
                 for (int jr = 0; jr < nc; jr += KN_GEMM_NR) {
                     int nr = nc - jr < KN_GEMM_NR ? nc - jr : KN_GEMM_NR;
                     for (int ir = 0; ir < mc; ir += KN_GEMM_MR) {
                         int mr = mc - ir < KN_GEMM_MR ? mc - ir : KN_GEMM_MR;
-                        kn_gemm_tile(ukr, kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc,
+                        kn_gemm_tile(impl, kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc,
                                      out + (size_t)(ic + ir) * n + jc + jr, n, mr, nr, pc > 0);
                     }
                 }
@@ -270,7 +292,7 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
     }
 
     if (m < KN_GEMV_MAX_M) {
-        kn_gemv_fn gemv = avx2 ? kn_gemv_avx2 : kn_gemv_portable;
+        const struct kn_gemv_impl *gimpl = avx2 ? &kn_gemv_avx2_impl : &kn_gemv_portable_impl;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
@@ -281,14 +303,14 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
             tn = omp_get_num_threads();
 #endif
             kn_split(n, 4, t, tn, &lo, &hi);
-            kn_gemv_rows(gemv, out, x, wd, m, n, k, lo, hi);
+            kn_gemv_rows(gimpl, out, x, wd, m, n, k, lo, hi);
         }
         return;
     }
 
     /* Threads split n (each packs only its own rows of W) unless n is too
      * short to give every thread a few panels; then they split m. */
-    kn_ukr_fn ukr = avx2 ? kn_gemm_ukr_avx2 : kn_gemm_ukr_portable;
+    const struct kn_gemm_impl *impl = avx2 ? &kn_gemm_avx2 : &kn_gemm_portable;
     int split_n = n >= nt * 4 * KN_GEMM_NR || n >= m;
     int failed = 0;
 #ifdef _OPENMP
@@ -314,7 +336,7 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
                 posix_memalign(&bp, 64, (size_t)nc * kc * sizeof(float)) != 0)
                 failed = 1;
             else
-                kn_gemm_block(ukr, out, x, wd, n, k, m0, m1, n0, n1, ap, bp);
+                kn_gemm_block(impl, out, x, wd, n, k, m0, m1, n0, n1, ap, bp);
             free(ap);
             free(bp);
         }

@@ -33,6 +33,12 @@ KN_AVX2 void kn_gemm_ukr_avx2(int kc, const float *a, const float *b, float *c, 
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
+    /* The tile of out is needed only at the end: start fetching it now. */
+    for (int i = 0; i < KN_GEMM_MR; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + KN_GEMM_NR - 1), _MM_HINT_T0);
+    }
+
 #pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
         __m256 b0 = _mm256_load_ps(b);
@@ -89,6 +95,85 @@ KN_AVX2 void kn_gemm_ukr_avx2(int kc, const float *a, const float *b, float *c, 
     _mm256_storeu_ps(c4 + 8, c41);
     _mm256_storeu_ps(c5, c50);
     _mm256_storeu_ps(c5 + 8, c51);
+}
+
+/* The 8x8 transpose: on return r[q] holds lane q of the 8 inputs, i.e.
+ * r[q][i] = in[i][q]. */
+static inline KN_AVX2 void kn_transpose8_avx2(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* Full panels of 16 rows go through 8x8 transposes (two per 8 columns);
+ * the last, partial panel and the kc % 8 tail are copied one at a time. */
+KN_AVX2 void kn_pack_w_avx2(float *bp, const float *w, int k, int j0, int nc, int p0, int kc)
+{
+    for (int jp = 0; jp < nc; jp += KN_GEMM_NR) {
+        float *panel = bp + (size_t)jp * kc;
+        int rows = nc - jp < KN_GEMM_NR ? nc - jp : KN_GEMM_NR;
+        const float *src = w + (size_t)(j0 + jp) * k + p0;
+        int p = 0;
+        if (rows == KN_GEMM_NR) {
+            for (; p + 8 <= kc; p += 8) {
+                for (int half = 0; half < 2; half++) {
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++)
+                        r[i] = _mm256_loadu_ps(src + (size_t)(half * 8 + i) * k + p);
+                    kn_transpose8_avx2(r);
+                    for (int q = 0; q < 8; q++)
+                        _mm256_store_ps(panel + (size_t)(p + q) * KN_GEMM_NR + half * 8, r[q]);
+                }
+            }
+        }
+        for (; p < kc; p++)
+            for (int jj = 0; jj < KN_GEMM_NR; jj++)
+                panel[(size_t)p * KN_GEMM_NR + jj] = jj < rows ? src[(size_t)jj * k + p] : 0.0f;
+    }
+}
+
+/* Full panels of 6 rows: 8 columns at a time through an 8x8 transpose with
+ * two zero rows; each column's 6 values are stored as 4 + 2. */
+KN_AVX2 void kn_pack_x_avx2(float *ap, const float *x, int k, int i0, int mc, int p0, int kc)
+{
+    for (int ip = 0; ip < mc; ip += KN_GEMM_MR) {
+        float *panel = ap + (size_t)ip * kc;
+        int rows = mc - ip < KN_GEMM_MR ? mc - ip : KN_GEMM_MR;
+        const float *src = x + (size_t)(i0 + ip) * k + p0;
+        int p = 0;
+        if (rows == KN_GEMM_MR) {
+            for (; p + 8 <= kc; p += 8) {
+                __m256 r[8];
+                for (int i = 0; i < KN_GEMM_MR; i++)
+                    r[i] = _mm256_loadu_ps(src + (size_t)i * k + p);
+                r[6] = _mm256_setzero_ps();
+                r[7] = _mm256_setzero_ps();
+                kn_transpose8_avx2(r);
+                for (int q = 0; q < 8; q++) {
+                    float *dst = panel + (size_t)(p + q) * KN_GEMM_MR;
+                    _mm_storeu_ps(dst, _mm256_castps256_ps128(r[q]));
+                    _mm_storel_pi((__m64 *)(dst + 4), _mm256_extractf128_ps(r[q], 1));
+                }
+            }
+        }
+        for (; p < kc; p++)
+            for (int ii = 0; ii < KN_GEMM_MR; ii++)
+                panel[(size_t)p * KN_GEMM_MR + ii] = ii < rows ? src[(size_t)ii * k + p] : 0.0f;
+    }
 }
 
 /* One row: dot(w, x) over k with 4 accumulators (32 floats a step). */
@@ -166,9 +251,72 @@ KN_AVX2 void kn_gemv_avx2(float *out, const float *x, const float *w, int k, int
         out[i] = kn_dot_avx2(w + (size_t)i * k, x, k);
 }
 
+/* Two rows of x against four rows of W at a time: 8 accumulators, and
+ * every load (2 of x, 4 of W) feeds 2 or 4 FMAs, so small batches (m = 2 ..
+ * ~16) stay bound by the stream of W rather than by loads. */
+KN_AVX2 void kn_gemv2_avx2(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k,
+                           int i0, int i1)
+{
+    int i = i0;
+
+    for (; i + 4 <= i1; i += 4) {
+        const float *w0 = w + (size_t)i * k;
+        const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+        __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+        int j = 0;
+
+        for (; j + 8 <= k; j += 8) {
+            __m256 xa = _mm256_loadu_ps(x0 + j);
+            __m256 xb = _mm256_loadu_ps(x1 + j);
+            __m256 v = _mm256_loadu_ps(w0 + j);
+            a0 = _mm256_fmadd_ps(v, xa, a0);
+            b0 = _mm256_fmadd_ps(v, xb, b0);
+            v = _mm256_loadu_ps(w1 + j);
+            a1 = _mm256_fmadd_ps(v, xa, a1);
+            b1 = _mm256_fmadd_ps(v, xb, b1);
+            v = _mm256_loadu_ps(w2 + j);
+            a2 = _mm256_fmadd_ps(v, xa, a2);
+            b2 = _mm256_fmadd_ps(v, xb, b2);
+            v = _mm256_loadu_ps(w3 + j);
+            a3 = _mm256_fmadd_ps(v, xa, a3);
+            b3 = _mm256_fmadd_ps(v, xb, b3);
+        }
+        float ra[4] = {kn_hsum_avx2(a0), kn_hsum_avx2(a1), kn_hsum_avx2(a2), kn_hsum_avx2(a3)};
+        float rb[4] = {kn_hsum_avx2(b0), kn_hsum_avx2(b1), kn_hsum_avx2(b2), kn_hsum_avx2(b3)};
+        for (; j < k; j++) {
+            float wv[4] = {w0[j], w1[j], w2[j], w3[j]};
+            for (int q = 0; q < 4; q++) {
+                ra[q] += wv[q] * x0[j];
+                rb[q] += wv[q] * x1[j];
+            }
+        }
+        for (int q = 0; q < 4; q++) {
+            out0[i + q] = ra[q];
+            out1[i + q] = rb[q];
+        }
+    }
+    for (; i < i1; i++) {
+        out0[i] = kn_dot_avx2(w + (size_t)i * k, x0, k);
+        out1[i] = kn_dot_avx2(w + (size_t)i * k, x1, k);
+    }
+}
+
 #else /* not x86 with GCC or clang: matmul.c never calls these */
 
 #include <assert.h>
+
+void kn_pack_w_avx2(float *bp, const float *w, int k, int j0, int nc, int p0, int kc)
+{
+    assert(!"kn_pack_w_avx2 needs x86 with AVX2");
+}
+
+void kn_pack_x_avx2(float *ap, const float *x, int k, int i0, int mc, int p0, int kc)
+{
+    assert(!"kn_pack_x_avx2 needs x86 with AVX2");
+}
 
 void kn_gemm_ukr_avx2(int kc, const float *a, const float *b, float *c, int ldc, int accumulate)
 {
@@ -178,6 +326,12 @@ void kn_gemm_ukr_avx2(int kc, const float *a, const float *b, float *c, int ldc,
 void kn_gemv_avx2(float *out, const float *x, const float *w, int k, int i0, int i1)
 {
     assert(!"kn_gemv_avx2 needs x86 with AVX2");
+}
+
+void kn_gemv2_avx2(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k,
+                   int i0, int i1)
+{
+    assert(!"kn_gemv2_avx2 needs x86 with AVX2");
 }
 
 #endif

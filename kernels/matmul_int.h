@@ -42,8 +42,23 @@ static inline float kn_weight_at(const struct kn_weights *w, size_t i)
  * aligned.  Only on CPUs with AVX2 and FMA. */
 void kn_gemm_ukr_avx2(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
 
+/* Pack W rows j0 .. j0+nc-1, columns p0 .. p0+kc-1 (W is (n, k)) into
+ * panels of NR rows, bp[q*kc*NR + p*NR + jj] = W[j0 + q*NR + jj][p0 + p],
+ * zero past the last row; bp 32-byte aligned.  AVX2 only. */
+void kn_pack_w_avx2(float *bp, const float *w, int k, int j0, int nc, int p0, int kc);
+
+/* Pack x rows i0 .. i0+mc-1, columns p0 .. p0+kc-1 (x is (m, k)) into
+ * panels of MR rows, ap[q*kc*MR + p*MR + ii] = x[i0 + q*MR + ii][p0 + p],
+ * zero past the last row.  AVX2 only. */
+void kn_pack_x_avx2(float *ap, const float *x, int k, int i0, int mc, int p0, int kc);
+
 /* out[i] = dot(W[i, :], x) for rows i0 <= i < i1 of W (n, k); x is (k).
  * Only on CPUs with AVX2 and FMA. */
 void kn_gemv_avx2(float *out, const float *x, const float *w, int k, int i0, int i1);
+
+/* The same for two rows of x at once: out0[i] = dot(W[i, :], x0) and
+ * out1[i] = dot(W[i, :], x1).  AVX2 only. */
+void kn_gemv2_avx2(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k,
+                   int i0, int i1);
 
 #endif

@@ -125,7 +125,7 @@ static const int test_nk[] = {1, 3, 31, 64, 127, 256, 1000, 1031};
 
 /* ---- f32 --------------------------------------------------------------------- */
 
-/* Small m (the GEMV path and its edge): every (n, k) pair. */
+/* Small m (GEMV path): every (n, k) pair. */
 START_TEST(test_f32_small_m)
 {
     int m = test_m[_i];
@@ -135,8 +135,9 @@ START_TEST(test_f32_small_m)
 }
 END_TEST
 
-/* Larger m (the GEMM path): every n, with k rotating through the list so
- * each m meets every k once and the run stays short. */
+/* Larger m (7 and 17 take the GEMV path for small batches, 64 and 100 the
+ * blocked GEMM): every n, with k rotating through the list so the run stays
+ * short. */
 START_TEST(test_f32_large_m)
 {
     int m = test_m[_i];
@@ -148,13 +149,16 @@ START_TEST(test_f32_large_m)
 END_TEST
 
 /* Shapes that cross every cache block boundary of the GEMM (several MC
- * blocks of x, several NC blocks of W, several KC steps with a remainder). */
+ * blocks of x, several NC blocks of W, several KC steps with a remainder),
+ * and both sides of the switch from GEMV to GEMM. */
 START_TEST(test_f32_blocks)
 {
     check_f32(300, 37, 600, 0);
     check_f32(151, 4500, 9, 0);
     check_f32(13, 4097, 3, 0);
     check_f32(4, 5, 1031, 1);
+    check_f32(23, 70, 45, 1); /* the last m of the GEMV path ... */
+    check_f32(24, 70, 45, 1); /* ... and the first of the GEMM path */
 }
 END_TEST
 
