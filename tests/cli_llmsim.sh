@@ -79,6 +79,12 @@ else
     echo "skip - Azure trace not found at $azure"
 fi
 
+# --- the HPA example -----------------------------------------------------------------------
+"$llmsim" run "$examples/chat-day-hpa.yaml" -q --no-report -o "$tmp/hpa" --set workload.generator.duration=3h \
+    --set workload.generator.phase=3h
+check "chat-day-hpa.yaml scales up and down" sh -c "tr -d ' \n' < '$tmp/hpa/summary.json' | grep -q '\"scale_ups\":[1-9]' &&
+    tr -d ' \n' < '$tmp/hpa/summary.json' | grep -q '\"scale_downs\":[1-9]'"
+
 # --- bad input: FILE:LINE and exit status 2 -------------------------------------------------------
 cp "$examples/chat-30m.csv" "$tmp/"
 cat >"$tmp/base.yaml" <<YAML
