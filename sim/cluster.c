@@ -10,6 +10,7 @@
 
 #include "common/hist.h"
 #include "common/rng.h"
+#include "sim/cache.h"
 
 /* A request inside the cluster. */
 struct creq {
@@ -27,6 +28,7 @@ struct creq {
     uint32_t kv_tokens;       /* KV cache slots held */
     uint32_t step_chunk;      /* prefill tokens in the step in flight; 0 while decoding */
     uint32_t preemptions;
+    uint64_t cache_key;       /* store the answer under this key when done; 0: not cacheable */
     bool started;
     bool decoding;            /* in the step in flight, decodes one token */
     int replica;
@@ -93,6 +95,13 @@ struct cluster {
     int replicas_min;
     int replicas_max;
     unsigned long long steps;
+    /* The response cache (NULL without one). */
+    struct cache *cache;
+    struct rng cache_rng;
+    unsigned long long cache_lookups;
+    unsigned long long cache_hits;
+    double cache_tokens_saved;
+    double tokens_served;  /* prompt + output tokens of requests the replicas completed */
 };
 
 /* ---- queues and the request pool --------------------------------------------------- */
@@ -284,6 +293,9 @@ struct cluster *cluster_create(const struct scenario *sc, struct engine *en, str
     c->m = m;
     rng_init(&c->route_rng, sc->seed, RNG_STREAM_ROUTING);
     rng_init(&c->service_rng, sc->seed, RNG_STREAM_SERVICE);
+    rng_init(&c->cache_rng, sc->seed, RNG_STREAM_CACHE);
+    if (sc->has_cache && (c->cache = cache_create((size_t)sc->cache_capacity)) == NULL)
+        goto nomem;
     for (i = 0; i < sc->replicas; i++)
         if (cluster_add_replica(c, false) < 0)
             goto nomem;
@@ -320,6 +332,7 @@ void cluster_free(struct cluster *c)
         replica_free(c->retired[i]);
     free(c->replicas);
     free(c->retired);
+    cache_free(c->cache);
     cluster_free_queue(&c->gateway);
     while (c->free_list) {
         struct creq *r = c->free_list;
@@ -369,6 +382,9 @@ static void cluster_finish(struct cluster *c, struct replica *rp, struct creq *r
     t.preemptions = r->preemptions;
     t.replica = rp->id;
     metrics_done(c->m, &t);
+    c->tokens_served += (double)r->prompt + r->output;
+    if (r->cache_key != 0)
+        cache_put(c->cache, r->cache_key, c->en->now_s + c->sc->cache_ttl_s);
     rp->outstanding--;
     cluster_req_free(c, r);
 }
@@ -623,6 +639,28 @@ int cluster_arrive(struct cluster *c, const struct trace_request *req)
     r->output = req->output_tokens > 0 ? req->output_tokens : 1;
     r->replica = -1;
     metrics_arrival(c->m, r->prompt);
+    /* The response cache answers deterministic requests it has seen. */
+    if (c->cache != NULL && req->prompt_hash != 0 &&
+        (sc->cache_deterministic >= 1 || rng_uniform(&c->cache_rng) < sc->cache_deterministic)) {
+        c->cache_lookups++;
+        if (cache_get(c->cache, req->prompt_hash, r->arrival_s)) {
+            struct request_times t;
+            c->cache_hits++;
+            c->cache_tokens_saved += (double)r->prompt + r->output;
+            memset(&t, 0, sizeof(t));
+            t.id = r->id;
+            t.arrival_s = t.start_s = r->arrival_s;
+            t.first_token_s = t.finish_s = r->arrival_s + sc->cache_hit_latency_s;
+            t.prompt_tokens = r->prompt;
+            t.output_tokens = r->output;
+            t.replica = -1;
+            metrics_first_token(c->m, sc->cache_hit_latency_s);
+            metrics_done(c->m, &t);
+            cluster_req_free(c, r);
+            return 0;
+        }
+        r->cache_key = req->prompt_hash;
+    }
     /* A prompt that can never fit in a replica's KV cache is refused at once. */
     if (sc->service == SERVICE_PROFILE && (double)r->prompt + r->output > sc->kv_capacity_tokens) {
         cluster_drop(c, r, OUTCOME_REJECTED);
@@ -778,6 +816,14 @@ void cluster_totals(struct cluster *c, struct cluster_totals *t)
     t->replicas_max = c->replicas_max;
     t->steps = c->steps;
     t->cold_starts = c->cold_starts;
+    t->cache_lookups = c->cache_lookups;
+    t->cache_hits = c->cache_hits;
+    t->cache_tokens_saved = c->cache_tokens_saved;
+    t->cache_evictions = c->cache ? cache_evictions(c->cache) : 0;
+    /* GPU time saved: the tokens not computed, at the run's own busy
+     * GPU-seconds per token served. */
+    if (c->tokens_served > 0)
+        t->cache_gpu_s_saved = c->cache_tokens_saved * t->busy_s * c->sc->gpus_per_replica / c->tokens_served;
 }
 
 int cluster_replicas(const struct cluster *c, int *ready)

@@ -102,6 +102,11 @@ struct cluster_totals {
     int replicas_max;
     unsigned long long steps;
     unsigned long long cold_starts;
+    unsigned long long cache_lookups;
+    unsigned long long cache_hits;
+    unsigned long long cache_evictions;
+    double cache_tokens_saved;
+    double cache_gpu_s_saved; /* estimate: tokens saved x busy GPU-seconds per token served */
 };
 void cluster_totals(struct cluster *c, struct cluster_totals *t);
 

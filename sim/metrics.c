@@ -110,7 +110,7 @@ void metrics_done(struct metrics *m, const struct request_times *t)
     hist_add(m->queue, queue);
     hist_add(m->ttft, ttft);
     hist_add(m->e2e, e2e);
-    if (t->output_tokens > 1)
+    if (t->output_tokens > 1 && t->replica >= 0) /* a cached answer comes whole */
         hist_add(m->tpot, tpot);
     if (sc->slo_ttft_s > 0 && ttft > sc->slo_ttft_s)
         good = false;

@@ -27,7 +27,7 @@ struct request_times {
     uint32_t prompt_tokens;
     uint32_t output_tokens;
     uint32_t preemptions;
-    int replica;
+    int replica;  /* -1: answered by the response cache */
 };
 
 /* The state of the cluster at the end of a timeline interval. */

@@ -240,6 +240,34 @@ static int scenario_read_autoscaler(struct scenario *s, struct conf_node *map, s
     return 0;
 }
 
+static int scenario_read_cache(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    static const char *const keys[] = {"enabled", "ttl", "capacity", "hit_latency", "deterministic_fraction", NULL};
+    const struct conf *c = s->conf;
+    bool enabled = true;
+
+    s->cache_ttl_s = 3600;
+    s->cache_capacity = 1000000;
+    s->cache_hit_latency_s = 0.002;
+    s->cache_deterministic = 1.0;
+    if (map == NULL)
+        return 0;
+    if (conf_check_keys(c, map, "cache", keys, e) < 0 || conf_get_bool(c, map, "enabled", &enabled, e) < 0 ||
+        conf_get_duration(c, map, "ttl", &s->cache_ttl_s, e) < 0 ||
+        conf_get_long(c, map, "capacity", &s->cache_capacity, e) < 0 ||
+        conf_get_duration(c, map, "hit_latency", &s->cache_hit_latency_s, e) < 0 ||
+        conf_get_nonneg(c, map, "deterministic_fraction", &s->cache_deterministic, e) < 0)
+        return -1;
+    if (s->cache_capacity < 1 || s->cache_capacity > 100000000)
+        return conf_error(c, conf_get(map, "capacity"), e, "capacity: expected 1..100000000 entries, got %ld",
+                          s->cache_capacity);
+    if (s->cache_deterministic > 1)
+        return conf_error(c, conf_get(map, "deterministic_fraction"), e,
+                          "deterministic_fraction: expected a fraction in [0, 1]");
+    s->has_cache = enabled;
+    return 0;
+}
+
 /* Fetch a section mapping by name, NULL when absent. */
 static int scenario_section(const struct conf *c, struct conf_node *root, const char *key,
                             struct conf_node **out, struct err *e)
@@ -251,7 +279,7 @@ static int scenario_section(const struct conf *c, struct conf_node *root, const 
 struct scenario *scenario_load(const char *path, char *const *sets, int nsets, struct err *e)
 {
     static const char *const keys[] = {"name", "description", "seed", "workload", "service", "cluster",
-                                       "gateway", "autoscaler", "slo", "output", NULL};
+                                       "gateway", "autoscaler", "cache", "slo", "output", NULL};
     struct scenario *s = calloc(1, sizeof(*s));
     struct conf_node *root, *sec;
     const char *name = NULL;
@@ -300,6 +328,8 @@ struct scenario *scenario_load(const char *path, char *const *sets, int nsets, s
     if (scenario_section(s->conf, root, "gateway", &sec, e) < 0 || scenario_read_gateway(s, sec, e) < 0)
         goto fail;
     if (scenario_section(s->conf, root, "autoscaler", &sec, e) < 0 || scenario_read_autoscaler(s, sec, e) < 0)
+        goto fail;
+    if (scenario_section(s->conf, root, "cache", &sec, e) < 0 || scenario_read_cache(s, sec, e) < 0)
         goto fail;
     if (scenario_section(s->conf, root, "slo", &sec, e) < 0 || scenario_read_slo(s, sec, e) < 0)
         goto fail;

@@ -70,6 +70,13 @@ struct scenario {
     int64_t cpu_request_milli;  /* per pod, for Resource cpu metrics */
     int64_t memory_request_milli;
 
+    /* response cache (cache:) */
+    bool has_cache;
+    double cache_ttl_s;
+    long cache_capacity;          /* entries */
+    double cache_hit_latency_s;
+    double cache_deterministic;   /* fraction of requests with deterministic settings: the cacheable ones */
+
     /* output */
     double interval_s;         /* timeline interval */
     bool requests_csv;         /* write per-request rows */

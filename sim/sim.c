@@ -172,6 +172,18 @@ static json_t *sim_summary(struct sim *s, double wall_s)
         json_decref(sm);
         sm = NULL;
     }
+    if (sm != NULL && sc->has_cache &&
+        json_object_set_new(
+            sm, "cache",
+            json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:I}", "lookups", (json_int_t)t.cache_lookups, "hits",
+                      (json_int_t)t.cache_hits, "hit_ratio",
+                      sim_real(t.cache_lookups ? (double)t.cache_hits / t.cache_lookups : 0), "hit_ratio_all",
+                      sim_real(m->arrived ? (double)t.cache_hits / m->arrived : 0), "tokens_saved",
+                      sim_real(t.cache_tokens_saved), "gpu_s_saved", sim_real(t.cache_gpu_s_saved), "evictions",
+                      (json_int_t)t.cache_evictions)) != 0) {
+        json_decref(sm);
+        sm = NULL;
+    }
     return sm;
 }
 

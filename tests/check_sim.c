@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/rng.h"
+#include "sim/cache.h"
 #include "sim/engine.h"
 #include "sim/profile.h"
 #include "sim/scenario.h"
@@ -728,6 +729,126 @@ START_TEST(test_hpa_scenario_errors)
 }
 END_TEST
 
+
+/* ---- the response cache ------------------------------------------------------------------------------- */
+
+/* LRU order, TTL expiry and eviction, and the hash table against a plain
+ * array model under random operations (deletions shift probe chains). */
+START_TEST(test_cache_lru_ttl)
+{
+    struct cache *c = cache_create(2);
+    struct rng r;
+    uint64_t keys[64];
+    double exp_s[64];
+    int i, n = 0;
+
+    ck_assert_ptr_nonnull(c);
+    cache_put(c, 1, 100);
+    cache_put(c, 2, 100);
+    ck_assert(cache_get(c, 1, 0)); /* 1 is now the most recent */
+    cache_put(c, 3, 100);          /* evicts 2 */
+    ck_assert(!cache_get(c, 2, 0));
+    ck_assert(cache_get(c, 1, 0));
+    ck_assert(cache_get(c, 3, 0));
+    ck_assert_uint_eq(cache_evictions(c), 1);
+    ck_assert(!cache_get(c, 3, 100)); /* expired at its time */
+    ck_assert_uint_eq(cache_len(c), 1);
+    cache_free(c);
+
+    /* Model: an array of (key, expiry) in LRU order, most recent first. */
+    c = cache_create(48);
+    rng_init(&r, 5, 0);
+    for (i = 0; i < 200000; i++) {
+        uint64_t key = 1 + rng_below(&r, 200);
+        double now = i * 0.01;
+        int j, found = -1;
+        for (j = 0; j < n; j++)
+            if (keys[j] == key)
+                found = j;
+        if (rng_uniform(&r) < 0.5) {
+            bool want = found >= 0 && exp_s[found] > now;
+            ck_assert_int_eq(cache_get(c, key, now), want);
+            if (found >= 0) {
+                uint64_t k = keys[found];
+                double x = exp_s[found];
+                memmove(&keys[1], &keys[0], (size_t)found * sizeof(keys[0]));
+                memmove(&exp_s[1], &exp_s[0], (size_t)found * sizeof(exp_s[0]));
+                keys[0] = k;
+                exp_s[0] = x;
+                if (!want) { /* expired: dropped */
+                    memmove(&keys[0], &keys[1], (size_t)(n - 1) * sizeof(keys[0]));
+                    memmove(&exp_s[0], &exp_s[1], (size_t)(n - 1) * sizeof(exp_s[0]));
+                    n--;
+                }
+            }
+        } else {
+            double x = now + rng_uniform(&r) * 30;
+            if (found >= 0) {
+                memmove(&keys[1], &keys[0], (size_t)found * sizeof(keys[0]));
+                memmove(&exp_s[1], &exp_s[0], (size_t)found * sizeof(exp_s[0]));
+            } else {
+                if (n == 48)
+                    n--; /* the least recent goes */
+                memmove(&keys[1], &keys[0], (size_t)n * sizeof(keys[0]));
+                memmove(&exp_s[1], &exp_s[0], (size_t)n * sizeof(exp_s[0]));
+                n++;
+            }
+            keys[0] = key;
+            exp_s[0] = x;
+            cache_put(c, key, x);
+        }
+        ck_assert_uint_eq(cache_len(c), (size_t)n);
+    }
+    cache_free(c);
+}
+END_TEST
+
+/* Closed form: one prompt re-asked as a Poisson process of rate L, answers
+ * stored when served (after D) for T.  Each cycle starts with a miss, then
+ * L*D more misses arrive before the answer is stored, then L*T hits: hit
+ * ratio = L T / (1 + L D + L T). */
+START_TEST(test_cache_poisson_closed_form)
+{
+    const double L = 1.0, T = 10.0, D = 0.001;
+    size_t cap = 4 * 1024 * 1024, used;
+    char *trace = malloc(cap);
+    double t = 0, want = L * T / (1 + L * D + L * T), got;
+    struct rng r;
+    json_t *sm;
+    int i;
+
+    ck_assert_ptr_nonnull(trace);
+    make_tmpdir();
+    rng_init(&r, 9, 0);
+    used = (size_t)snprintf(trace, cap, NATIVE_HEADER);
+    for (i = 0; i < 100000; i++) {
+        t += rng_exp(&r, 1.0 / L);
+        used += (size_t)snprintf(trace + used, cap - used, "%.6f,10,5,00000000000000ab,\n", t);
+    }
+    write_file("t.csv", trace);
+    free(trace);
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 1ms}\n"
+                  "cluster: {replicas: 1}\ncache: {ttl: 10s, hit_latency: 2ms}\n");
+    got = jget(sm, "cache", "hit_ratio", NULL);
+    printf("cache, Poisson re-requests of one prompt, TTL %.0f s: hit ratio %.4f, closed form %.4f\n", T, got, want);
+    ck_assert_msg(fabs(got - want) < 0.01, "hit ratio %.4f vs %.4f", got, want);
+    ck_assert_double_eq(jget(sm, "cache", "lookups", NULL), 100000);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 100000);
+    ck_assert(jget(sm, "cache", "gpu_s_saved", NULL) > 0);
+    json_decref(sm);
+    /* Half the traffic deterministic: the cacheable requests are a Poisson
+     * process of rate L/2, so half the lookups and L T / 2 / (1 + L D / 2 + L T / 2). */
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 1ms}\n"
+                  "cluster: {replicas: 1}\ncache: {ttl: 10s, deterministic_fraction: 0.5}\n");
+    want = L * T / 2 / (1 + L * D / 2 + L * T / 2);
+    got = jget(sm, "cache", "hit_ratio", NULL);
+    ck_assert_msg(fabs(got - want) < 0.015, "hit ratio %.4f vs %.4f", got, want);
+    ck_assert(fabs(jget(sm, "cache", "lookups", NULL) - 50000) < 5 * sqrt(25000.0));
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *suite_sim(void)
 {
     Suite *s = suite_create("sim");
@@ -753,6 +874,8 @@ static Suite *suite_sim(void)
     tcase_add_test(tb, test_hpa_scale_up_rate);
     tcase_add_test(tb, test_hpa_follows_load);
     tcase_add_test(tb, test_hpa_scenario_errors);
+    tcase_add_test(tb, test_cache_lru_ttl);
+    tcase_add_test(tb, test_cache_poisson_closed_form);
     suite_add_tcase(s, tb);
     tcase_set_timeout(tq, 600);
     tcase_add_test(tq, test_mm1_rho_050);
