@@ -36,6 +36,9 @@
  * resident: the two are even at m = 24 and the GEMM path wins beyond). */
 #define KN_GEMV_MAX_M 24
 
+/* The GEMV path hands out rows of W in chunks of at least this many. */
+#define KN_GEMV_MIN_CHUNK 64
+
 /* Below this many multiply-adds one thread is faster than waking others. */
 #define KN_MIN_PARALLEL_MACS 65536.0
 
@@ -211,8 +214,8 @@ static const struct kn_gemm_impl kn_gemm_avx2 = {
 /* One micro-tile of out at c (row stride ldc): mr <= MR valid rows and
  * nr <= NR valid columns.  Full tiles go straight to the micro-kernel; edge
  * tiles through a scratch tile so nothing outside out is touched. */
-static void kn_gemm_tile(const struct kn_gemm_impl *impl, int kc, const float *a, const float *b, float *c, int ldc, int mr,
-                         int nr, int accumulate)
+static void kn_gemm_tile(const struct kn_gemm_impl *impl, int kc, const float *a, const float *b, float *c,
+                         int ldc, int mr, int nr, int accumulate)
 {
     if (mr == KN_GEMM_MR && nr == KN_GEMM_NR) {
         impl->ukr(kc, a, b, c, ldc, accumulate);
@@ -228,8 +231,8 @@ static void kn_gemm_tile(const struct kn_gemm_impl *impl, int kc, const float *a
 /* The blocked GEMM on the rectangle rows m0 .. m1-1, columns n0 .. n1-1 of
  * out (m, n) = x (m, k) W^T.  ap and bp are 64-byte aligned packing
  * buffers of at least MC*KC and KC*NC floats. */
-static void kn_gemm_block(const struct kn_gemm_impl *impl, float *out, const float *x, const float *w, int n, int k, int m0,
-                          int m1, int n0, int n1, float *ap, float *bp)
+static void kn_gemm_block(const struct kn_gemm_impl *impl, float *out, const float *x, const float *w, int n,
+                          int k, int m0, int m1, int n0, int n1, float *ap, float *bp)
 {
     for (int jc = n0; jc < n1; jc += KN_GEMM_NC) {
         int nc = n1 - jc < KN_GEMM_NC ? n1 - jc : KN_GEMM_NC;
@@ -292,17 +295,16 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
     }
 
     if (m < KN_GEMV_MAX_M) {
+        /* Rows of W in chunks handed out as threads become free: a thread
+         * slowed by another process on its core does less of the stream. */
         const struct kn_gemv_impl *gimpl = avx2 ? &kn_gemv_avx2_impl : &kn_gemv_portable_impl;
+        int chunk = kn_round_up(n / (8 * nt) > KN_GEMV_MIN_CHUNK ? n / (8 * nt) : KN_GEMV_MIN_CHUNK, 4);
+        int nchunks = (n + chunk - 1) / chunk;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
 #endif
-        {
-            int t = 0, tn = 1, lo, hi;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            tn = omp_get_num_threads();
-#endif
-            kn_split(n, 4, t, tn, &lo, &hi);
+        for (int c = 0; c < nchunks; c++) {
+            int lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
             kn_gemv_rows(gimpl, out, x, wd, m, n, k, lo, hi);
         }
         return;
