@@ -2,6 +2,7 @@
  * instruction set) and the table of backends that programs select by name. */
 #include "kernels/kernels.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -11,8 +12,10 @@
 
 /* ---- threads ---------------------------------------------------------------- */
 
-/* 0 until the first kn_set_threads or kn_get_threads: then OpenMP's default. */
-static int kn_threads;
+/* 0 until the first kn_set_threads or kn_get_threads: then OpenMP's default.
+ * Atomic (as kn_isa_current) so that kernels called from several threads at
+ * once read it without a data race. */
+static _Atomic int kn_threads;
 
 /* Use N threads in the kernels; N < 1 restores the default (all cores, as
  * OpenMP reports them).  Without OpenMP the kernels are serial and this
@@ -41,7 +44,7 @@ int kn_get_threads(void)
 /* ---- instruction sets ---------------------------------------------------------- */
 
 /* -1 until first use: then the best the CPU has. */
-static int kn_isa_current = -1;
+static _Atomic int kn_isa_current = -1;
 
 /* The best ISA this CPU supports, asked of the CPU once. */
 static enum kn_isa kn_isa_detect(void)
