@@ -588,6 +588,24 @@ int conf_get_enum(const struct conf *c, const struct conf_node *map, const char 
     return conf_error(c, v, e, "%s: unknown value '%s' (expected one of: %s)", key, s, list);
 }
 
+size_t conf_map_len(const struct conf_node *map)
+{
+    return conf_is_map(map) ? (size_t)fy_node_mapping_item_count(FYN(map)) : 0;
+}
+
+const char *conf_map_at(const struct conf_node *map, size_t i, struct conf_node **value)
+{
+    struct fy_node_pair *p;
+
+    if (!conf_is_map(map) || i >= conf_map_len(map))
+        return NULL;
+    p = fy_node_mapping_get_by_index(FYN(map), (int)i);
+    if (p == NULL)
+        return NULL;
+    *value = CN(fy_node_pair_value(p));
+    return conf_key(p);
+}
+
 size_t conf_seq_len(const struct conf_node *seq)
 {
     return conf_is_seq(seq) ? (size_t)fy_node_sequence_item_count(FYN(seq)) : 0;

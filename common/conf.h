@@ -84,6 +84,11 @@ int conf_get_duration(const struct conf *c, const struct conf_node *map, const c
 int conf_get_enum(const struct conf *c, const struct conf_node *map, const char *key,
                   const char *const *names, int *out, struct err *e);
 
+/* Mappings in document order: the number of pairs, and pair I's key (NULL
+ * when out of range or not a plain string) with its value in *value. */
+size_t conf_map_len(const struct conf_node *map);
+const char *conf_map_at(const struct conf_node *map, size_t i, struct conf_node **value);
+
 size_t conf_seq_len(const struct conf_node *seq);
 struct conf_node *conf_seq_at(const struct conf_node *seq, size_t i);
 /* Scalar node as a string / number, WHAT naming it for messages. */

@@ -11,6 +11,9 @@
 #include "common/hist.h"
 #include "common/rng.h"
 #include "sim/cache.h"
+#include "sim/nodes.h"
+
+#define CLUSTER_MAX_POOLS 64
 
 /* A request inside the cluster. */
 struct creq {
@@ -44,6 +47,7 @@ struct rqueue {
 struct replica {
     int id;
     enum replica_state state;
+    struct node *node;  /* NULL while pending without a node */
     double created_s;
     double ready_s;
     bool busy;          /* a step is in flight */
@@ -95,6 +99,11 @@ struct cluster {
     int replicas_min;
     int replicas_max;
     unsigned long long steps;
+    struct nodes *nodes;       /* pools, nodes, spot: billing */
+    int pool_nodes[CLUSTER_MAX_POOLS]; /* the last sample's node counts */
+    unsigned long long preemptions;
+    unsigned long long requeued;
+    double lost_tokens;
     /* The response cache (NULL without one). */
     struct cache *cache;
     struct rng cache_rng;
@@ -235,7 +244,23 @@ static int cluster_retire(struct cluster *c, struct replica *rp)
     c->retired_busy_s += rp->busy_s;
     c->retired_kv_token_s += rp->kv_token_s;
     rp->state = REPLICA_GONE;
+    if (rp->node != NULL && nodes_release(c->nodes, rp->node, c->sc->gpus_per_replica) < 0)
+        return -1;
+    rp->node = NULL;
     return cluster_push(&c->retired, &c->n_retired, &c->cap_retired, rp);
+}
+
+/* RP has a ready node: start it (a cold start: image pull, model load and
+ * readiness, then routed) or, warm, make it ready at once. */
+static int replica_start(struct cluster *c, struct replica *rp, bool cold)
+{
+    if (cold && c->sc->startup_s > 0) {
+        rp->state = REPLICA_STARTING;
+        return engine_schedule(c->en, c->en->now_s + c->sc->startup_s, EV_REPLICA_READY, rp, 0);
+    }
+    rp->state = REPLICA_READY;
+    rp->ready_s = c->en->now_s;
+    return cluster_drain_gateway(c);
 }
 
 int cluster_add_replica(struct cluster *c, bool cold)
@@ -266,18 +291,12 @@ int cluster_add_replica(struct cluster *c, bool cold)
     c->replicas[c->n_replicas++] = rp;
     if (c->n_replicas > c->replicas_max)
         c->replicas_max = c->n_replicas;
-    if (cold && c->sc->startup_s > 0) {
-        /* A cold start: image pull, model load and readiness, then routed. */
-        rp->state = REPLICA_STARTING;
-        c->cold_starts++;
-        if (engine_schedule(c->en, c->en->now_s + c->sc->startup_s, EV_REPLICA_READY, rp, 0) < 0)
-            return -1;
-        return rp->id;
-    }
+    rp->state = REPLICA_PENDING;
     if (cold)
         c->cold_starts++;
-    rp->state = REPLICA_READY;
-    rp->ready_s = c->en->now_s;
+    rp->node = nodes_place(c->nodes, c->sc->gpus_per_replica, !cold);
+    if (rp->node != NULL && node_is_ready(rp->node) && replica_start(c, rp, cold) < 0)
+        return -1;
     return rp->id;
 }
 
@@ -294,6 +313,9 @@ struct cluster *cluster_create(const struct scenario *sc, struct engine *en, str
     rng_init(&c->route_rng, sc->seed, RNG_STREAM_ROUTING);
     rng_init(&c->service_rng, sc->seed, RNG_STREAM_SERVICE);
     rng_init(&c->cache_rng, sc->seed, RNG_STREAM_CACHE);
+    c->nodes = nodes_create(sc->pools, sc->npools, sc->billing_minimum_s, en, sc->seed, e);
+    if (c->nodes == NULL)
+        goto fail;
     if (sc->has_cache && (c->cache = cache_create((size_t)sc->cache_capacity)) == NULL)
         goto nomem;
     for (i = 0; i < sc->replicas; i++)
@@ -302,8 +324,9 @@ struct cluster *cluster_create(const struct scenario *sc, struct engine *en, str
     c->replicas_min = c->n_replicas;
     return c;
 nomem:
-    cluster_free(c);
     err_set(e, ERR_SYSTEM, "out of memory");
+fail:
+    cluster_free(c);
     return NULL;
 }
 
@@ -333,6 +356,7 @@ void cluster_free(struct cluster *c)
     free(c->replicas);
     free(c->retired);
     cache_free(c->cache);
+    nodes_free(c->nodes);
     cluster_free_queue(&c->gateway);
     while (c->free_list) {
         struct creq *r = c->free_list;
@@ -733,16 +757,123 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
     return 0;
 }
 
+/* Give pending replicas without a node a place, now that there may be room. */
+static int cluster_place_pending(struct cluster *c)
+{
+    int i, n = c->n_replicas;
+
+    for (i = 0; i < n; i++) {
+        struct replica *rp = c->replicas[i];
+        if (rp->state != REPLICA_PENDING || rp->node != NULL)
+            continue;
+        rp->node = nodes_place(c->nodes, c->sc->gpus_per_replica, false);
+        if (rp->node != NULL && node_is_ready(rp->node) && replica_start(c, rp, true) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* RP's node is gone: its sequences lose their KV cache and go back to the
+ * head of the gateway queue (recomputed elsewhere, as after a preemption),
+ * its waiting requests after them; then it goes. */
+static int cluster_evict(struct cluster *c, struct replica *rp)
+{
+    struct creq *r;
+    int i;
+
+    while ((r = rp->waiting.tail) != NULL) {
+        rq_remove(&rp->waiting, r);
+        rq_push_front(&c->gateway, r);
+        c->requeued++;
+    }
+    for (i = rp->n_running - 1; i >= 0; i--) {
+        r = rp->running[i];
+        c->lost_tokens += r->kv_tokens;
+        r->kv_tokens = 0;
+        r->prefilled = 0;
+        r->prefill_target = r->prompt + r->generated;
+        r->step_chunk = 0;
+        r->decoding = false;
+        rq_push_front(&c->gateway, r);
+        c->requeued++;
+    }
+    replica_integrate_kv(rp, c->en->now_s);
+    rp->n_running = 0;
+    rp->outstanding = 0;
+    rp->kv_used = 0;
+    rp->busy = false;          /* the step in flight is lost: its end is ignored */
+    rp->start_pending = false;
+    return cluster_retire(c, rp);
+}
+
+/* Act on what a node event means for the replicas on that node. */
+static int cluster_node_event(struct cluster *c, const struct event *ev)
+{
+    enum nodes_action act;
+    struct node *n;
+    int i, n0 = c->n_replicas;
+
+    if (nodes_handle(c->nodes, ev, &act, &n) < 0)
+        return -1;
+    switch (act) {
+    case NODES_NODE_READY:
+        for (i = 0; i < n0; i++)
+            if (c->replicas[i]->node == n && c->replicas[i]->state == REPLICA_PENDING &&
+                replica_start(c, c->replicas[i], true) < 0)
+                return -1;
+        return 0;
+    case NODES_CAPACITY:
+        return cluster_place_pending(c);
+    case NODES_NOTICE:
+        /* Stop routing to its replicas; replace each one elsewhere now (a
+         * terminating pod no longer counts for its ReplicaSet). */
+        for (i = 0; i < n0; i++) {
+            struct replica *rp = c->replicas[i];
+            if (rp->node != n || rp->state == REPLICA_GONE)
+                continue;
+            c->preemptions++;
+            if (rp->state != REPLICA_DRAINING && cluster_add_replica(c, true) < 0)
+                return -1;
+            rp->state = REPLICA_DRAINING;
+        }
+        /* Those with nothing to finish go at once. */
+        for (i = c->n_replicas - 1; i >= 0; i--) {
+            struct replica *rp = c->replicas[i];
+            if (rp->node == n && rp->outstanding == 0 && !rp->busy && !rp->start_pending &&
+                cluster_retire(c, rp) < 0)
+                return -1;
+        }
+        return 0;
+    case NODES_TERMINATED:
+        for (i = c->n_replicas - 1; i >= 0; i--)
+            if (c->replicas[i]->node == n && cluster_evict(c, c->replicas[i]) < 0)
+                return -1;
+        return cluster_drain_gateway(c);
+    case NODES_NOTHING:
+    default:
+        return 0;
+    }
+}
+
 int cluster_handle(struct cluster *c, const struct event *ev)
 {
     switch (ev->type) {
     case EV_REPLICA_STEP_START: {
         struct replica *rp = ev->obj;
+        if (rp->state == REPLICA_GONE)
+            return 0; /* its node was taken away */
         rp->start_pending = false;
         return rp->busy ? 0 : replica_start_step(c, rp);
     }
     case EV_REPLICA_STEP_END:
+        if (((struct replica *)ev->obj)->state == REPLICA_GONE)
+            return 0;
         return replica_end_step(c, ev->obj);
+    case EV_NODE_READY:
+    case EV_NODE_IDLE:
+    case EV_SPOT_NOTICE:
+    case EV_SPOT_TERMINATE:
+        return cluster_node_event(c, ev);
     case EV_REPLICA_READY: {
         struct replica *rp = ev->obj;
         if (rp->state != REPLICA_STARTING)
@@ -788,7 +919,12 @@ void cluster_sample(struct cluster *c, struct timeline_sample *s)
         if (c->sc->service == SERVICE_PROFILE)
             s->kv_util = (kv - c->last_kv_token_s) / (dt_replica * c->sc->kv_capacity_tokens);
     }
-    s->cost_usd = c->replica_s / 3600.0 * c->sc->gpus_per_replica * c->sc->gpu_hourly_usd;
+    s->cost_usd = nodes_cost_usd(c->nodes);
+    for (i = 0; i < (int)nodes_npools(c->nodes) && i < CLUSTER_MAX_POOLS; i++) {
+        c->pool_nodes[i] = nodes_count(c->nodes, (size_t)i);
+        s->nodes += c->pool_nodes[i];
+    }
+    s->pool_nodes = c->pool_nodes;
     c->last_busy_s = busy;
     c->last_kv_token_s = kv;
     c->last_replica_s = c->replica_s;
@@ -810,12 +946,20 @@ void cluster_totals(struct cluster *c, struct cluster_totals *t)
     }
     t->replica_s = c->replica_s;
     t->kv_capacity_tokens = c->sc->kv_capacity_tokens;
-    t->gpu_hours = c->replica_s / 3600.0 * c->sc->gpus_per_replica;
-    t->cost_usd = t->gpu_hours * c->sc->gpu_hourly_usd;
+    for (i = 0; i < (int)nodes_npools(c->nodes); i++) {
+        struct pool_totals pt;
+        nodes_totals(c->nodes, (size_t)i, &pt);
+        t->gpu_hours += pt.node_s / 3600.0 * nodes_pool_spec(c->nodes, (size_t)i)->gpus_per_node;
+        t->cost_usd += pt.cost_usd;
+        t->on_demand_usd += pt.on_demand_usd;
+    }
     t->replicas_min = c->replicas_min;
     t->replicas_max = c->replicas_max;
     t->steps = c->steps;
     t->cold_starts = c->cold_starts;
+    t->preemptions = c->preemptions;
+    t->requeued = c->requeued;
+    t->lost_tokens = c->lost_tokens;
     t->cache_lookups = c->cache_lookups;
     t->cache_hits = c->cache_hits;
     t->cache_tokens_saved = c->cache_tokens_saved;
@@ -851,8 +995,8 @@ static struct replica *cluster_victim(struct cluster *c)
         struct replica *rp = c->replicas[i];
         if (rp->state == REPLICA_DRAINING)
             continue;
-        if (best == NULL || (rp->state == REPLICA_STARTING && best->state != REPLICA_STARTING) ||
-            (rp->state == best->state && rp->id > best->id))
+        /* REPLICA_PENDING < STARTING < READY in the enum: lower goes first. */
+        if (best == NULL || rp->state < best->state || (rp->state == best->state && rp->id > best->id))
             best = rp;
     }
     return best;
@@ -877,7 +1021,12 @@ int cluster_scale(struct cluster *c, int desired)
         if (rp->outstanding == 0 && !rp->busy && !rp->start_pending && cluster_retire(c, rp) < 0)
             return -1;
     }
-    return 0;
+    return cluster_place_pending(c);
+}
+
+struct nodes *cluster_nodes(struct cluster *c)
+{
+    return c->nodes;
 }
 
 size_t cluster_size(const struct cluster *c)

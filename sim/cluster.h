@@ -37,9 +37,11 @@ enum cluster_event {
     EV_REPLICA_READY = 102,      /* obj: the replica; its cold start is over */
 };
 
-/* A replica's life: started (billed, not routed, for the start-up delay),
- * ready (routed), draining (not routed, finishing what it holds), gone. */
-enum replica_state { REPLICA_STARTING, REPLICA_READY, REPLICA_DRAINING, REPLICA_GONE };
+/* A replica's life: pending (waiting for a node: none with room yet, or its
+ * node still provisioning), starting (on a ready node, not routed, for the
+ * start-up delay), ready (routed), draining (not routed, finishing what it
+ * holds; also on a spot node under notice), gone. */
+enum replica_state { REPLICA_PENDING, REPLICA_STARTING, REPLICA_READY, REPLICA_DRAINING, REPLICA_GONE };
 
 struct cluster;
 
@@ -90,6 +92,10 @@ size_t cluster_in_flight(const struct cluster *c);
  * the previous call) and the accumulated cost. */
 void cluster_sample(struct cluster *c, struct timeline_sample *s);
 
+struct nodes;
+/* The node pools, for per-pool figures. */
+struct nodes *cluster_nodes(struct cluster *c);
+
 /* Totals at the end of a run. */
 struct cluster_totals {
     double replica_s;  /* integral of the replica count over time */
@@ -97,11 +103,15 @@ struct cluster_totals {
     double kv_token_s; /* integral of KV tokens in use */
     double kv_capacity_tokens;
     double cost_usd;
+    double on_demand_usd; /* the same node-seconds at on-demand prices */
     double gpu_hours;
     int replicas_min;
     int replicas_max;
     unsigned long long steps;
     unsigned long long cold_starts;
+    unsigned long long preemptions; /* spot notices that hit replicas */
+    unsigned long long requeued;    /* requests moved off an interrupted replica */
+    double lost_tokens;             /* KV state lost with them: tokens to compute again */
     unsigned long long cache_lookups;
     unsigned long long cache_hits;
     unsigned long long cache_evictions;

@@ -41,8 +41,14 @@ int metrics_init(struct metrics *m, const struct scenario *sc, const char *dir, 
         return -1;
     }
     fputs("time_s,arrivals,completed,rejected,timed_out,queue_len,running,replicas_desired,replicas_ready,"
-          "kv_util,busy_frac,cost_usd,ttft_p50_s,ttft_p99_s\n",
+          "kv_util,busy_frac,cost_usd,ttft_p50_s,ttft_p99_s,nodes",
           m->timeline);
+    {
+        size_t i;
+        for (i = 0; i < sc->npools; i++)
+            fprintf(m->timeline, ",nodes_%s", sc->pools[i].name);
+        fputc('\n', m->timeline);
+    }
     if (requests_csv) {
         m->requests = metrics_open(dir, "requests.csv", e);
         if (m->requests == NULL) {
@@ -149,9 +155,16 @@ void metrics_timeline_row(struct metrics *m, double t_start_s, const struct time
             (unsigned long long)m->iv_rejected, (unsigned long long)m->iv_timed_out, s->queue_len, s->running,
             s->replicas_desired, s->replicas_ready, s->kv_util, s->busy_frac, s->cost_usd);
     if (hist_count(m->iv_ttft) > 0)
-        fprintf(m->timeline, "%.6f,%.6f\n", hist_quantile(m->iv_ttft, 0.5), hist_quantile(m->iv_ttft, 0.99));
+        fprintf(m->timeline, "%.6f,%.6f,", hist_quantile(m->iv_ttft, 0.5), hist_quantile(m->iv_ttft, 0.99));
     else
-        fputs(",\n", m->timeline);
+        fputs(",,", m->timeline);
+    fprintf(m->timeline, "%d", s->nodes);
+    {
+        size_t i;
+        for (i = 0; i < m->sc->npools; i++)
+            fprintf(m->timeline, ",%d", s->pool_nodes ? s->pool_nodes[i] : 0);
+        fputc('\n', m->timeline);
+    }
 reset:
     m->iv_arrivals = m->iv_completed = m->iv_rejected = m->iv_timed_out = 0;
     hist_reset(m->iv_ttft);

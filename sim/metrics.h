@@ -39,6 +39,8 @@ struct timeline_sample {
     double kv_util;   /* mean over the interval, in [0, 1] */
     double busy_frac; /* mean over the interval, in [0, 1] */
     double cost_usd;  /* accumulated since the start */
+    int nodes;        /* nodes up (provisioning or running), all pools */
+    const int *pool_nodes; /* per pool, in the scenario's order (npools entries) */
 };
 
 enum request_outcome { OUTCOME_REJECTED, OUTCOME_TIMED_OUT };

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
 #include "common/log.h"
 #include "sim/autoscaler.h"
 #include "sim/quantity.h"
@@ -52,15 +53,162 @@ static int scenario_read_service(struct scenario *s, struct conf_node *map, stru
     return s->profile ? 0 : -1;
 }
 
+static const char *const scenario_pricing_names[] = {"on_demand", "spot", "reserved", NULL};
+
+/* One pool of cluster.pools: NAME: {...}.  Fallbacks are resolved later. */
+static int scenario_read_pool(struct scenario *s, const char *name, struct conf_node *map, struct pool_spec *p,
+                              const char **fallback, struct err *e)
+{
+    static const char *const keys[] = {"gpus_per_node", "hourly_usd", "on_demand_hourly_usd", "pricing", "min_nodes",
+                                       "max_nodes", "provisioning", "idle_timeout", "share", "fallback", "spot",
+                                       NULL};
+    static const char *const spot_keys[] = {"interruptions_per_hour", "interruptions", "notice", "unavailable", NULL};
+    const struct conf *c = s->conf;
+    struct conf_node *spot = NULL, *times = NULL;
+    long gpus = s->gpus_per_replica, min_nodes = 0, max_nodes = 1000;
+    int pricing = PRICING_ON_DEMAND;
+    char what[128];
+    bool has_price, has_od;
+    size_t i;
+
+    snprintf(what, sizeof(what), "cluster.pools.%s", name);
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->share = 1;
+    p->fallback = -1;
+    p->notice_s = 120;
+    p->idle_timeout_s = 600;
+    *fallback = NULL;
+    if (conf_check_keys(c, map, what, keys, e) < 0 || conf_get_long(c, map, "gpus_per_node", &gpus, e) < 0 ||
+        conf_get_enum(c, map, "pricing", scenario_pricing_names, &pricing, e) < 0 ||
+        conf_get_long(c, map, "min_nodes", &min_nodes, e) < 0 || conf_get_long(c, map, "max_nodes", &max_nodes, e) < 0 ||
+        conf_get_duration(c, map, "provisioning", &p->provisioning_s, e) < 0 ||
+        conf_get_duration(c, map, "idle_timeout", &p->idle_timeout_s, e) < 0 ||
+        conf_get_nonneg(c, map, "share", &p->share, e) < 0 || conf_get_str(c, map, "fallback", fallback, e) < 0 ||
+        conf_get_map(c, map, "spot", &spot, e) < 0)
+        return -1;
+    has_price = conf_get(map, "hourly_usd") != NULL;
+    has_od = conf_get(map, "on_demand_hourly_usd") != NULL;
+    p->hourly_usd = gpus * s->gpu_hourly_usd;
+    if (conf_get_nonneg(c, map, "hourly_usd", &p->hourly_usd, e) < 0)
+        return -1;
+    p->on_demand_hourly_usd = has_price && pricing == PRICING_ON_DEMAND ? p->hourly_usd : gpus * s->gpu_hourly_usd;
+    if (conf_get_nonneg(c, map, "on_demand_hourly_usd", &p->on_demand_hourly_usd, e) < 0)
+        return -1;
+    if (!has_price && pricing != PRICING_ON_DEMAND)
+        return conf_error(c, map, e, "%s: a %s pool needs its hourly_usd", what, scenario_pricing_names[pricing]);
+    (void)has_od;
+    if (gpus < s->gpus_per_replica || gpus > 64)
+        return conf_error(c, conf_get(map, "gpus_per_node") ? conf_get(map, "gpus_per_node") : map, e,
+                          "%s: gpus_per_node (%ld) must hold a replica's %d GPUs and be at most 64", what, gpus,
+                          s->gpus_per_replica);
+    if (min_nodes < 0 || max_nodes < 1 || min_nodes > max_nodes || max_nodes > 100000)
+        return conf_error(c, map, e, "%s: need 0 <= min_nodes <= max_nodes, 1 <= max_nodes <= 100000", what);
+    p->gpus_per_node = (int)gpus;
+    p->pricing = (enum pool_pricing)pricing;
+    p->min_nodes = (int)min_nodes;
+    p->max_nodes = (int)max_nodes;
+    if (spot != NULL) {
+        if (p->pricing != PRICING_SPOT)
+            return conf_error(c, spot, e, "%s.spot: only for pricing: spot", what);
+        if (conf_check_keys(c, spot, "spot", spot_keys, e) < 0 ||
+            conf_get_nonneg(c, spot, "interruptions_per_hour", &p->interruptions_per_hour, e) < 0 ||
+            conf_get_seq(c, spot, "interruptions", &times, e) < 0 ||
+            conf_get_duration(c, spot, "notice", &p->notice_s, e) < 0 ||
+            conf_get_duration(c, spot, "unavailable", &p->unavailable_s, e) < 0)
+            return -1;
+        if (conf_seq_len(times) > POOL_MAX_TIMES)
+            return conf_error(c, times, e, "interruptions: at most %d times", POOL_MAX_TIMES);
+        for (i = 0; i < conf_seq_len(times); i++) {
+            const char *t;
+            struct err sub;
+            struct conf_node *item = conf_seq_at(times, i);
+            if (conf_node_str(c, item, "interruptions", &t, e) < 0)
+                return -1;
+            if (duration_parse(t, &p->interruption_times_s[i], &sub) < 0)
+                return conf_error(c, item, e, "interruptions[%zu]: %s", i, sub.msg);
+            if (i > 0 && p->interruption_times_s[i] < p->interruption_times_s[i - 1])
+                return conf_error(c, item, e, "interruptions: times must not go back");
+        }
+        p->n_interruption_times = conf_seq_len(times);
+    }
+    return 0;
+}
+
+static int scenario_read_pools(struct scenario *s, struct conf_node *map, struct err *e)
+{
+    const struct conf *c = s->conf;
+    const char **fallbacks;
+    size_t i, j, n = conf_map_len(map);
+
+    if (n == 0)
+        return conf_error(c, map, e, "cluster.pools: expected a mapping of pool names to pools");
+    s->pools = calloc(n, sizeof(*s->pools));
+    fallbacks = calloc(n, sizeof(*fallbacks));
+    if (s->pools == NULL || fallbacks == NULL) {
+        free(fallbacks);
+        return err_set(e, ERR_SYSTEM, "out of memory");
+    }
+    s->npools = n;
+    for (i = 0; i < n; i++) {
+        struct conf_node *v = NULL;
+        const char *name = conf_map_at(map, i, &v);
+        if (name == NULL || !conf_is_map(v)) {
+            free(fallbacks);
+            return conf_error(c, v ? v : map, e, "cluster.pools: each pool is NAME: {mapping}");
+        }
+        if (scenario_read_pool(s, name, v, &s->pools[i], &fallbacks[i], e) < 0) {
+            free(fallbacks);
+            return -1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (fallbacks[i] == NULL)
+            continue;
+        for (j = 0; j < n && strcmp(s->pools[j].name, fallbacks[i]) != 0; j++)
+            ;
+        if (j == n || j == i) {
+            struct conf_node *v = NULL;
+            conf_map_at(map, i, &v);
+            conf_error(c, conf_get(v, "fallback"), e, "fallback: '%s' is not another pool", fallbacks[i]);
+            free(fallbacks);
+            return -1;
+        }
+        s->pools[i].fallback = (int)j;
+    }
+    free(fallbacks);
+    return 0;
+}
+
+/* Without cluster.pools: each replica on a node of its own, priced per GPU,
+ * up at once and gone with it. */
+static int scenario_default_pool(struct scenario *s, struct err *e)
+{
+    struct pool_spec *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return err_set(e, ERR_SYSTEM, "out of memory");
+    snprintf(p->name, sizeof(p->name), "default");
+    p->gpus_per_node = s->gpus_per_replica;
+    p->pricing = PRICING_ON_DEMAND;
+    p->hourly_usd = p->on_demand_hourly_usd = s->gpus_per_replica * s->gpu_hourly_usd;
+    p->max_nodes = 100000;
+    p->share = 1;
+    p->fallback = -1;
+    s->pools = p;
+    s->npools = 1;
+    return 0;
+}
+
 static int scenario_read_cluster(struct scenario *s, struct conf_node *map, struct err *e)
 {
     static const char *const keys[] = {"replicas", "gpus_per_replica", "gpu_hourly_usd", "replica", "startup",
-                                       NULL};
+                                       "pools", "billing_minimum", NULL};
     static const char *const skeys[] = {"image_pull", "model_load", "readiness", NULL};
     static const char *const rkeys[] = {"max_num_seqs", "max_batched_tokens", "chunked_prefill",
                                         "kv_cache_tokens", "max_concurrency", NULL};
     const struct conf *c = s->conf;
-    struct conf_node *r = NULL, *st = NULL;
+    struct conf_node *r = NULL, *st = NULL, *pools = NULL;
     long replicas = 1, gpus = 0, seqs = 256, tokens = 8192, conc = -1;
     double kv = 0;
     bool has_price;
@@ -119,7 +267,10 @@ static int scenario_read_cluster(struct scenario *s, struct conf_node *map, stru
     s->gpus_per_replica = (int)gpus;
     if (!has_price && s->profile && s->profile->kind == PROFILE_ROOFLINE)
         s->gpu_hourly_usd = s->profile->rf.gpu.hourly_usd;
-    return 0;
+    if (conf_get_map(c, map, "pools", &pools, e) < 0 ||
+        conf_get_duration(c, map, "billing_minimum", &s->billing_minimum_s, e) < 0)
+        return -1;
+    return pools != NULL ? scenario_read_pools(s, pools, e) : scenario_default_pool(s, e);
 }
 
 static int scenario_read_gateway(struct scenario *s, struct conf_node *map, struct err *e)
@@ -345,6 +496,7 @@ void scenario_free(struct scenario *s)
 {
     if (s == NULL)
         return;
+    free(s->pools);
     profile_free(s->profile);
     conf_free(s->conf);
     free(s);

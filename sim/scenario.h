@@ -14,6 +14,7 @@
 #include "common/conf.h"
 #include "common/err.h"
 #include "sim/hpa.h"
+#include "sim/nodes.h"
 #include "sim/profile.h"
 
 enum service_kind {
@@ -50,6 +51,9 @@ struct scenario {
     double kv_capacity_tokens; /* per replica */
     int max_concurrency;       /* outstanding requests a replica accepts; 0 = no limit */
     double startup_s;          /* cold start of a new replica: image pull + model load + readiness */
+    struct pool_spec *pools;   /* node pools (one implicit pool without cluster.pools) */
+    size_t npools;
+    double billing_minimum_s;  /* per-second billing with this minimum per node */
 
     /* gateway */
     enum routing routing;

@@ -849,6 +849,90 @@ START_TEST(test_cache_poisson_closed_form)
 }
 END_TEST
 
+
+/* ---- node pools and spot ---------------------------------------------------------------------------- */
+
+/* Two replicas on spot nodes; a listed interruption at 100 s notices the
+ * oldest node (AWS: 120 s); spot capacity is then unavailable, so the
+ * replacement goes to the on-demand fallback pool (60 s to provision, 30 s
+ * to start).  The two long requests on the interrupted replica are still
+ * running at 220 s when the node goes: they are requeued, their KV lost, and
+ * finish elsewhere. */
+START_TEST(test_spot_interruption_requeue)
+{
+    json_t *sm, *pools;
+
+    make_tmpdir();
+    write_file("flat.json", flat_profile_json);
+    write_file("t.csv", NATIVE_HEADER "0,100,30000,,\n0,100,30000,,\n0,100,30000,,\n0,100,30000,,\n");
+    sm = run_yaml("workload: {trace: t.csv}\n"
+                  "service: {profile: flat.json}\n"
+                  "cluster:\n"
+                  "  replicas: 2\n"
+                  "  startup: {model_load: 30s}\n"
+                  "  pools:\n"
+                  "    spot:\n"
+                  "      {pricing: spot, gpus_per_node: 1, hourly_usd: 1, on_demand_hourly_usd: 3, fallback: ondemand,\n"
+                  "       idle_timeout: 0, spot: {interruptions: [100s], notice: 120s, unavailable: 10m}}\n"
+                  "    ondemand: {pricing: on_demand, gpus_per_node: 1, hourly_usd: 3, share: 0, provisioning: 60s,\n"
+                  "               idle_timeout: 0}\n");
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 4);
+    ck_assert_double_eq(jget(sm, "events", "preemptions", NULL), 1);
+    ck_assert_double_eq(jget(sm, "events", "requeued", NULL), 2);
+    ck_assert(jget(sm, "events", "lost_tokens", NULL) > 2 * 100);
+    ck_assert_double_eq(jget(sm, "events", "cold_starts", NULL), 1);
+    pools = json_object_get(sm, "pools");
+    ck_assert_double_eq(jget(pools, "spot", "preemptions", NULL), 1);
+    ck_assert_double_eq(jget(pools, "ondemand", "provisioned", NULL), 1);
+    ck_assert_double_eq(jget(pools, "spot", "provisioned", NULL), 2);
+    /* Spot at a third of the on-demand price: savings are the difference. */
+    ck_assert_double_eq_tol(jget(sm, "cost_usd", "savings_vs_on_demand", NULL),
+                            2 * jget(pools, "spot", "cost_usd", NULL), 1e-6);
+    ck_assert_double_eq_tol(jget(sm, "cost_usd", "total", NULL),
+                            jget(pools, "spot", "cost_usd", NULL) + jget(pools, "ondemand", "cost_usd", NULL), 1e-9);
+    /* The interrupted node was billed from 0 to 220 s. */
+    ck_assert(jget(pools, "spot", "node_hours", NULL) > 220.0 / 3600);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* The cluster autoscaler: a pool node idles out after idle_timeout, and a
+ * billing minimum rounds short lives up. */
+START_TEST(test_pool_idle_and_billing_minimum)
+{
+    json_t *sm, *pools;
+
+    make_tmpdir();
+    write_file("flat.json", flat_profile_json);
+    write_file("t.csv", NATIVE_HEADER "0,100,10,,\n");
+    /* One request of 0.19 s on a node billed at least 60 s; min_nodes 0,
+     * idle_timeout 10 s: the node goes at 10.19 s, billed 60 s. */
+    sm = run_yaml("workload: {trace: t.csv}\n"
+                  "service: {profile: flat.json}\n"
+                  "cluster:\n"
+                  "  replicas: 1\n"
+                  "  billing_minimum: 60s\n"
+                  "  pools: {gpu: {gpus_per_node: 1, hourly_usd: 3600, idle_timeout: 10s}}\n");
+    pools = json_object_get(sm, "pools");
+    ck_assert_double_eq_tol(jget(pools, "gpu", "cost_usd", NULL), 60.0, 1e-6);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_pool_errors)
+{
+    make_tmpdir();
+    expect_load_error(MINIMAL_YAML "  pools: {a: {pricing: spot}}\n", NULL, 0, "bad.yaml:7", "needs its hourly_usd");
+    expect_load_error(MINIMAL_YAML "  pools: {a: {fallback: b}}\n", NULL, 0, "bad.yaml:7", "not another pool");
+    expect_load_error(MINIMAL_YAML "  pools: {a: {spot: {notice: 2m}}}\n", NULL, 0, "bad.yaml:7", "only for pricing: spot");
+    expect_load_error(MINIMAL_YAML "  pools: {a: {min_nodes: 5, max_nodes: 2}}\n", NULL, 0, "bad.yaml:7", "min_nodes");
+    expect_load_error(MINIMAL_YAML "  pools: {a: {gpu_per_node: 2}}\n", NULL, 0, "bad.yaml:7", "unknown key 'gpu_per_node'");
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *suite_sim(void)
 {
     Suite *s = suite_create("sim");
@@ -876,6 +960,9 @@ static Suite *suite_sim(void)
     tcase_add_test(tb, test_hpa_scenario_errors);
     tcase_add_test(tb, test_cache_lru_ttl);
     tcase_add_test(tb, test_cache_poisson_closed_form);
+    tcase_add_test(tb, test_spot_interruption_requeue);
+    tcase_add_test(tb, test_pool_idle_and_billing_minimum);
+    tcase_add_test(tb, test_pool_errors);
     suite_add_tcase(s, tb);
     tcase_set_timeout(tq, 600);
     tcase_add_test(tq, test_mm1_rho_050);
