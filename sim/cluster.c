@@ -57,7 +57,15 @@ struct replica {
     int n_running;
     long outstanding;   /* waiting + running */
     double kv_used;     /* tokens */
-    double step_s;      /* duration of the step in flight */
+    double step_s;      /* duration of the step (or run of decode steps) in flight */
+    /* A run of identical decode steps simulated as one event (see
+     * replica_plan_decode_run): how many steps, from when, over what context. */
+    int run_steps;
+    double run_start_s;
+    double run_ctx0;
+    int run_seqs;
+    double run_kv_extra;  /* KV token-seconds the run adds over kv_used x time */
+    uint64_t step_gen;    /* the step end events carry it; a stale one is ignored */
     /* Integrals over time, for utilisation. */
     double busy_s;
     double kv_token_s;
@@ -455,6 +463,77 @@ static void replica_preempt_newest(struct cluster *c, struct replica *rp)
     rq_push_front(&rp->waiting, r);
 }
 
+/* Duration of the first STEPS steps of the decode run of RP (N sequences
+ * over CTX0 tokens, growing by N a step), and the KV token-seconds added by
+ * the growth, into *kv_extra. */
+static double replica_run_s(const struct cluster *c, const struct replica *rp, int steps, double *kv_extra)
+{
+    double t = 0, extra = 0;
+    int j;
+
+    for (j = 0; j < steps; j++) {
+        double dt = profile_iteration_s(c->sc->profile, 0, 0, rp->run_seqs, rp->run_ctx0 + (double)j * rp->run_seqs);
+        extra += (double)j * rp->run_seqs * dt;
+        t += dt;
+    }
+    *kv_extra = extra;
+    return t;
+}
+
+/* The batch is all decode: until a sequence finishes, the KV cache fills or a
+ * request arrives, every step is the same but for the context growing by one
+ * token a sequence.  Simulate that run as one event (cut short by
+ * replica_cut_run when a request arrives).  Returns the number of steps
+ * planned; sets step_s. */
+static int replica_plan_decode_run(struct cluster *c, struct replica *rp, int n, double ctx0)
+{
+    int i, k = 4096;
+    double room;
+
+    for (i = 0; i < rp->n_running; i++) {
+        const struct creq *r = rp->running[i];
+        int left = (int)(r->output - r->generated);
+        if (left < k)
+            k = left;
+    }
+    room = (c->sc->kv_capacity_tokens - rp->kv_used) / n;
+    if (room < k)
+        k = (int)room;
+    if (k <= 1)
+        return 1;
+    rp->run_steps = k;
+    rp->run_start_s = c->en->now_s;
+    rp->run_ctx0 = ctx0;
+    rp->run_seqs = n;
+    rp->step_s = replica_run_s(c, rp, k, &rp->run_kv_extra);
+    return k;
+}
+
+/* A request reached RP during a decode run: end the run at the first step
+ * boundary from now, so the next step can take it in. */
+static int replica_cut_run(struct cluster *c, struct replica *rp)
+{
+    double elapsed = c->en->now_s - rp->run_start_s, t = 0, extra = 0;
+    int m;
+
+    for (m = 0; m < rp->run_steps; m++) {
+        double dt = profile_iteration_s(c->sc->profile, 0, 0, rp->run_seqs, rp->run_ctx0 + (double)m * rp->run_seqs);
+        extra += (double)m * rp->run_seqs * dt;
+        t += dt;
+        if (t >= elapsed)
+            break;
+    }
+    m++;
+    if (m >= rp->run_steps)
+        return 0; /* the run ends at that boundary anyway */
+    c->steps -= (unsigned long long)(rp->run_steps - m);
+    rp->run_steps = m;
+    rp->run_kv_extra = extra;
+    rp->step_s = t;
+    rp->step_gen++;
+    return engine_schedule(c->en, rp->run_start_s + t, EV_REPLICA_STEP_END, rp, rp->step_gen);
+}
+
 /* Form and launch the next batch (continuous batching). */
 static int replica_start_step(struct cluster *c, struct replica *rp)
 {
@@ -538,9 +617,16 @@ static int replica_start_step(struct cluster *c, struct replica *rp)
     if (prefill == 0 && decode == 0)
         return 0; /* nothing to do: idle until work arrives */
     rp->busy = true;
-    rp->step_s = profile_iteration_s(sc->profile, prefill, prefill_ctx, decode, decode_ctx);
-    c->steps++;
-    return engine_schedule(c->en, now + rp->step_s, EV_REPLICA_STEP_END, rp, 0);
+    rp->run_steps = 1;
+    rp->run_kv_extra = 0;
+    if (prefill == 0 && replica_plan_decode_run(c, rp, (int)decode, decode_ctx) > 1) {
+        c->steps += (unsigned long long)rp->run_steps;
+    } else {
+        rp->step_s = profile_iteration_s(sc->profile, prefill, prefill_ctx, decode, decode_ctx);
+        c->steps++;
+    }
+    rp->step_gen++;
+    return engine_schedule(c->en, now + rp->step_s, EV_REPLICA_STEP_END, rp, rp->step_gen);
 }
 
 /* ---- the gateway ------------------------------------------------------------------------ */
@@ -609,6 +695,8 @@ static int cluster_dispatch(struct cluster *c, struct replica *rp, struct creq *
     r->replica = rp->id;
     rq_push(&rp->waiting, r);
     rp->outstanding++;
+    if (rp->busy && rp->run_steps > 1)
+        return replica_cut_run(c, rp);
     if (rp->busy || rp->start_pending)
         return 0;
     if (c->sc->service != SERVICE_PROFILE)
@@ -711,6 +799,7 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
     rp->busy = false;
     rp->busy_s += rp->step_s;
     replica_integrate_kv(rp, now);
+    rp->kv_token_s += rp->run_kv_extra;
     for (i = 0; i < rp->n_running; i++) {
         struct creq *r = rp->running[i];
 
@@ -721,9 +810,9 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
             metrics_first_token(c->m, now - r->arrival_s);
             hist_add(rp->snap_ttft, now - r->arrival_s);
         } else if (r->decoding) {
-            r->generated++;
-            r->kv_tokens++;
-            rp->kv_used++;
+            r->generated += (uint32_t)rp->run_steps;
+            r->kv_tokens += (uint32_t)rp->run_steps;
+            rp->kv_used += rp->run_steps;
         } else if (r->step_chunk > 0) {
             r->prefilled += r->step_chunk;
             r->step_chunk = 0;
@@ -865,10 +954,12 @@ int cluster_handle(struct cluster *c, const struct event *ev)
         rp->start_pending = false;
         return rp->busy ? 0 : replica_start_step(c, rp);
     }
-    case EV_REPLICA_STEP_END:
-        if (((struct replica *)ev->obj)->state == REPLICA_GONE)
-            return 0;
-        return replica_end_step(c, ev->obj);
+    case EV_REPLICA_STEP_END: {
+        struct replica *rp = ev->obj;
+        if (rp->state == REPLICA_GONE || ev->arg != rp->step_gen)
+            return 0; /* its node was taken away, or the run was cut short */
+        return replica_end_step(c, rp);
+    }
     case EV_NODE_READY:
     case EV_NODE_IDLE:
     case EV_SPOT_NOTICE:
