@@ -7,8 +7,10 @@
  * builds without -mavx2).  Both split the n weight rows across OpenMP threads
  * and stream every weight once per block of activation rows:
  *
- *   - GEMV (m = 1, decode) is memory bound.  A thread walks its rows four at
- *     a time against the one activation row, which stays in L1.
+ *   - GEMV (m = 1, decode) is memory bound.  A thread walks its rows (bf16:
+ *     four at a time; Q8: one at a time, in memory order, with a software
+ *     prefetch well ahead) against the one activation row, which stays in
+ *     L1.
  *   - GEMM (m > 1) takes the activation rows in chunks that fit in L2; within
  *     a chunk a tile of 2 weight rows (in L1) meets 4 activation rows at a
  *     time, so each weight load feeds 4 rows of output.
@@ -35,6 +37,9 @@
 
 /* Bytes of activations a chunk of GEMM rows may take (half of L2). */
 #define KN_X_CHUNK_BYTES (512 * 1024)
+
+/* How far ahead in the weight stream the Q8 GEMV prefetches (into L2). */
+#define KN_Q8_GEMV_PREFETCH (16 * 1024)
 
 /* Weight-row ranges below this many weight bytes run on one thread. */
 #define KN_PARALLEL_MIN_BYTES (64 * 1024)
@@ -171,6 +176,27 @@ void kn_dequantize_q8(float *x, const int8_t *q, const float *scales, size_t n, 
         x[i] = (float)q[i] * scales[i / (size_t)group];
 }
 
+/* xa (n) = |xq| (n) as uint8, for xq in [-127, 127]; 32 at a time with
+ * AVX2 when the CPU has it. */
+__attribute__((target("avx2,fma"))) static void kn_abs_q8_avx2(uint8_t *xa, const int8_t *xq, int n)
+{
+    int j = 0;
+    for (; j + 32 <= n; j += 32)
+        _mm256_storeu_si256((__m256i *)(xa + j), _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(xq + j))));
+    for (; j < n; j++)
+        xa[j] = (uint8_t)abs(xq[j]);
+}
+
+static void kn_abs_q8(uint8_t *xa, const int8_t *xq, int n)
+{
+    if (kn_use_avx2()) {
+        kn_abs_q8_avx2(xa, xq, n);
+        return;
+    }
+    for (int j = 0; j < n; j++)
+        xa[j] = (uint8_t)abs(xq[j]);
+}
+
 /* ==== Q8 matmul: portable =================================================== */
 
 /* out[r*ldo + i] for r < mr, i in [i0, i1): xq (mr, k) int8 with xs (mr, ng)
@@ -260,7 +286,7 @@ kn_q8_tile_avx2(float *out, int ldo, const int8_t *xq, const float *xs, const in
         }
 }
 
-/* One tile of MR x NR (sizes used: 1x1, 1x2, 1x4, 4x1, 4x2) for GROUP 32 or
+/* One GEMM tile of MR x NR (sizes used: 1x1, 1x2, 4x1, 4x2) for GROUP 32 or
  * 64; each case is a separate copy of kn_q8_tile_avx2. */
 __attribute__((target("avx2,fma"))) static void kn_q8_tile_avx2_any(float *out, int ldo, const int8_t *xq,
                                                                      const float *xs, const int8_t *wq,
@@ -272,7 +298,6 @@ __attribute__((target("avx2,fma"))) static void kn_q8_tile_avx2_any(float *out, 
         switch (shape) {
         case 11: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 1, 1, 32); return;
         case 12: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 1, 2, 32); return;
-        case 14: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 1, 4, 32); return;
         case 41: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 4, 1, 32); return;
         case 42: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 4, 2, 32); return;
         }
@@ -280,7 +305,6 @@ __attribute__((target("avx2,fma"))) static void kn_q8_tile_avx2_any(float *out, 
         switch (shape) {
         case 11: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 1, 1, 64); return;
         case 12: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 1, 2, 64); return;
-        case 14: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 1, 4, 64); return;
         case 41: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 4, 1, 64); return;
         case 42: kn_q8_tile_avx2(out, ldo, xq, xs, wq, ws, pf, k, 4, 2, 64); return;
         }
@@ -288,16 +312,112 @@ __attribute__((target("avx2,fma"))) static void kn_q8_tile_avx2_any(float *out, 
     assert(!"kn_q8_tile_avx2_any: tile shape or group not instantiated");
 }
 
+/* lane h of the result = the sum of the 8 int32 lanes of d[h] (h < 8):
+ * two rounds of hadd leave each half-sum in its 128-bit lane, one permute
+ * pair adds the halves. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i kn_hsum8_epi32_avx2(const __m256i d[8])
+{
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
+    /* a = [lo halves of d0..d3 | hi halves of d0..d3], b the same for d4..d7 */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* The exact int32 dot product of one group of GROUP (32 or 64) int8 at xq
+ * and wq, as 8 partial sums: maddubs takes |x| (xa, precomputed) and
+ * w * sign(x); madd with ones widens the pairs to int32. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i
+kn_q8_group_dot_avx2(const int8_t *xq, const uint8_t *xa, const int8_t *wq, const int GROUP)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i dot = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int h = 0; h < GROUP / 32; h++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(xq + 32 * h));
+        __m256i av = _mm256_loadu_si256((const __m256i *)(xa + 32 * h));
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(wq + 32 * h));
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8(wv, xv)), ones);
+        dot = h == 0 ? p : _mm256_add_epi32(dot, p);
+    }
+    return dot;
+}
+
+/* The GEMV kernel: *out = xq (k) . wq (k), one weight row (scale stride:
+ * ng = k/GROUP scales at ws); xa = |xq| as uint8, xs the scales of x.
+ * Eight groups at a time: their int32 dots are reduced into one vector
+ * (lane h = group g+h), converted once, and multiplied by the eight scale
+ * products sx[g+h] * sw[g+h] with one FMA.  The ng % 8 groups at the end go
+ * the same way with the missing lanes zero.  Every cache line of pf (k
+ * bytes, further down the weight stream) is prefetched into L2. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+kn_q8_gemv_avx2(float *out, const int8_t *xq, const uint8_t *xa, const float *xs, const int8_t *wq,
+                const float *ws, const int8_t *pf, int k, const int GROUP)
+{
+    const int ng = k / GROUP;
+    __m256 acc = _mm256_setzero_ps();
+
+    int g = 0;
+    for (; g + 8 <= ng; g += 8) {
+        const int j0 = g * GROUP;
+#pragma GCC unroll 8
+        for (int l = 0; l < 8 * GROUP; l += 64)
+            _mm_prefetch((const char *)(pf + j0 + l), _MM_HINT_T1);
+        __m256i d[8];
+#pragma GCC unroll 8
+        for (int h = 0; h < 8; h++)
+            d[h] = kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wq + j0 + h * GROUP, GROUP);
+        __m256 s = _mm256_mul_ps(_mm256_loadu_ps(xs + g), _mm256_loadu_ps(ws + g));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc);
+    }
+    if (g < ng) {
+        const int nb = ng - g, j0 = g * GROUP;
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nb), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i d[8];
+        for (int h = 0; h < 8; h++)
+            d[h] = h < nb ? kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wq + j0 + h * GROUP, GROUP)
+                          : _mm256_setzero_si256();
+        __m256 s = _mm256_mul_ps(_mm256_maskload_ps(xs + g, mask), _mm256_maskload_ps(ws + g, mask));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc);
+    }
+
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    *out = _mm_cvtss_f32(v);
+}
+
+/* One GEMV row for GROUP 32 or 64; each case is a separate copy of
+ * kn_q8_gemv_avx2. */
+__attribute__((target("avx2,fma"))) static void kn_q8_gemv_avx2_any(float *out, const int8_t *xq, const uint8_t *xa,
+                                                                     const float *xs, const int8_t *wq,
+                                                                     const float *ws, const int8_t *pf, int k,
+                                                                     int group)
+{
+    if (group == 32)
+        kn_q8_gemv_avx2(out, xq, xa, xs, wq, ws, pf, k, 32);
+    else if (group == 64)
+        kn_q8_gemv_avx2(out, xq, xa, xs, wq, ws, pf, k, 64);
+    else
+        assert(!"kn_q8_gemv_avx2_any: group not instantiated");
+}
+
 /* All MR activation rows against weight rows i .. i+NT-1: 4-row tiles, then
- * single rows. */
+ * single rows.  GEMV (mr = 1, nt = 1) takes the GEMV kernel, with xa = |xq|,
+ * prefetching KN_Q8_GEMV_PREFETCH bytes ahead. */
 __attribute__((target("avx2,fma"))) static void kn_q8_block_avx2(float *out, int ldo, const int8_t *xq,
-                                                                  const float *xs, int mr,
+                                                                  const uint8_t *xa, const float *xs, int mr,
                                                                   const struct kn_weights *w, int i, int nt)
 {
     const int k = w->k, group = w->group, ng = k / group;
     const int8_t *wq = (const int8_t *)w->data + (size_t)i * k;
     const float *ws = w->scales + (size_t)i * ng;
     const int8_t *pf = i + 2 * nt <= w->n ? wq + (size_t)nt * k : wq; /* the next block */
+    if (mr == 1) {
+        assert(nt == 1);
+        pf = (size_t)(i + 1) * k + KN_Q8_GEMV_PREFETCH <= (size_t)w->n * k ? wq + KN_Q8_GEMV_PREFETCH : wq;
+        kn_q8_gemv_avx2_any(out + i, xq, xa, xs, wq, ws, pf, k, group);
+        return;
+    }
     int r = 0;
     for (; r + KN_TILE_M <= mr; r += KN_TILE_M)
         kn_q8_tile_avx2_any(out + (size_t)r * ldo + i, ldo, xq + (size_t)r * k, xs + (size_t)r * ng, wq, ws, pf,
@@ -307,19 +427,20 @@ __attribute__((target("avx2,fma"))) static void kn_q8_block_avx2(float *out, int
                             k, 1, nt, group);
 }
 
-/* As kn_q8_rows_portable, with AVX2 tiles: GEMV (mr = 1) takes 4 weight
- * rows at a time, GEMM 2 (against 4 activation rows); the rows left over go
- * one at a time. */
+/* As kn_q8_rows_portable, with AVX2 tiles: GEMV (mr = 1) takes one weight
+ * row at a time (so the weights stream in order), GEMM 2 (against 4
+ * activation rows); the rows left over go one at a time.  xa = |xq| (k),
+ * needed for GEMV only. */
 __attribute__((target("avx2,fma"))) static void kn_q8_rows_avx2(float *out, int ldo, const int8_t *xq,
-                                                                 const float *xs, int mr,
+                                                                 const uint8_t *xa, const float *xs, int mr,
                                                                  const struct kn_weights *w, int i0, int i1)
 {
-    const int nr = mr == 1 ? KN_GEMV_N : KN_TILE_N;
+    const int nr = mr == 1 ? 1 : KN_TILE_N;
     int i = i0;
     for (; i + nr <= i1; i += nr)
-        kn_q8_block_avx2(out, ldo, xq, xs, mr, w, i, nr);
+        kn_q8_block_avx2(out, ldo, xq, xa, xs, mr, w, i, nr);
     for (; i < i1; i++)
-        kn_q8_block_avx2(out, ldo, xq, xs, mr, w, i, 1);
+        kn_q8_block_avx2(out, ldo, xq, xa, xs, mr, w, i, 1);
 }
 
 /* ==== Q8 matmul: the driver ================================================= */
@@ -327,7 +448,8 @@ __attribute__((target("avx2,fma"))) static void kn_q8_rows_avx2(float *out, int 
 /* out (m, n) = x (m, k) W^T for W in Q8 (group 32 or 64).  x is quantised a
  * chunk of rows at a time into a scratch buffer (heap; a stack buffer of
  * fewer rows if the heap is out), then the weight rows are split across
- * threads. */
+ * threads, each a contiguous range.  For GEMV the buffer also holds |xq|,
+ * computed once here instead of once per weight row. */
 void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
 {
     assert(w->dtype == KN_Q8 && (w->group == 32 || w->group == 64) && w->k % w->group == 0);
@@ -335,7 +457,7 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
     if (m == 0)
         return;
     const int n = w->n, k = w->k, group = w->group, ng = k / group;
-    const size_t row_bytes = (size_t)k + (size_t)ng * sizeof(float);
+    const size_t row_bytes = (size_t)k * (m == 1 ? 2 : 1) + (size_t)ng * sizeof(float);
     const int avx2 = kn_use_avx2();
     const int nthreads = kn_matmul_threads((size_t)n * k);
     const int nr = m == 1 ? KN_GEMV_N : KN_TILE_N;
@@ -364,21 +486,28 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
     }
     float *xs = buf;                            /* (mc, ng) */
     int8_t *xq = (int8_t *)(xs + (size_t)mc * ng); /* (mc, k) */
+    uint8_t *xa = (uint8_t *)(xq + (size_t)mc * k); /* (k) = |xq|, GEMV only (mc = 1) */
 
     for (int r0 = 0; r0 < m; r0 += mc) {
         const int mr = m - r0 < mc ? m - r0 : mc;
         float *o = out + (size_t)r0 * n;
+        if (m == 1) { /* GEMV: one row is too little to share, and this saves a barrier */
+            kn_quantize_q8(xq, xs, x, (size_t)k, group);
+            kn_abs_q8(xa, xq, k);
+        }
 #pragma omp parallel num_threads(nthreads)
         {
+            if (m > 1) {
 #pragma omp for schedule(static)
-            for (int r = 0; r < mr; r++)
-                kn_quantize_q8(xq + (size_t)r * k, xs + (size_t)r * ng, x + (size_t)(r0 + r) * k, (size_t)k,
-                               group);
+                for (int r = 0; r < mr; r++)
+                    kn_quantize_q8(xq + (size_t)r * k, xs + (size_t)r * ng, x + (size_t)(r0 + r) * k, (size_t)k,
+                                   group);
+            }
 #pragma omp for schedule(static)
             for (int t = 0; t < ntiles; t++) {
                 int i0 = t * nr, i1 = i0 + nr < n ? i0 + nr : n;
                 if (avx2)
-                    kn_q8_rows_avx2(o, n, xq, xs, mr, w, i0, i1);
+                    kn_q8_rows_avx2(o, n, xq, xa, xs, mr, w, i0, i1);
                 else
                     kn_q8_rows_portable(o, n, xq, xs, mr, w, i0, i1);
             }
@@ -425,7 +554,10 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 kn_bf16_
 
 /* The tile kernel: out (MR, NR) at out[r*ldo + c] = x (MR, k) . wb (NR, k)
  * rows, row strides k; 8 columns per step with FMA, the k % 8 tail in scalar
- * code.  MR and NR are constants after inlining. */
+ * code.  MR and NR are constants after inlining.  GEMV (MR = 1) first takes
+ * 16 columns per step with a cheaper widening: unpacking 16 bf16 with zeros
+ * below them gives floats directly, columns [0..3, 8..11] and [4..7, 12..15],
+ * and two permutes (shared by the NR rows) put x in the same order. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 kn_bf16_tile_avx2(float *out, int ldo, const float *x, const uint16_t *wb, const uint16_t *pf, int k, const int MR,
                   const int NR)
@@ -437,6 +569,28 @@ kn_bf16_tile_avx2(float *out, int ldo, const float *x, const uint16_t *wb, const
         for (int c = 0; c < NR; c++)
             acc[r][c] = _mm256_setzero_ps();
     int j = 0;
+    if (MR == 1) {
+        const __m256i zero = _mm256_setzero_si256();
+        __m256 acc_hi[KN_GEMV_N];
+#pragma GCC unroll 4
+        for (int c = 0; c < NR; c++)
+            acc_hi[c] = _mm256_setzero_ps();
+        for (; j + 16 <= k; j += 16) {
+            __m256 xa = _mm256_loadu_ps(x + j), xb = _mm256_loadu_ps(x + j + 8);
+            __m256 xlo = _mm256_permute2f128_ps(xa, xb, 0x20), xhi = _mm256_permute2f128_ps(xa, xb, 0x31);
+#pragma GCC unroll 4
+            for (int c = 0; c < NR; c++) {
+                if (j % 32 == 0)
+                    _mm_prefetch((const char *)(pf + (size_t)c * k + j), _MM_HINT_T0);
+                __m256i v = _mm256_loadu_si256((const __m256i *)(wb + (size_t)c * k + j));
+                acc[0][c] = _mm256_fmadd_ps(xlo, _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v)), acc[0][c]);
+                acc_hi[c] = _mm256_fmadd_ps(xhi, _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v)), acc_hi[c]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < NR; c++)
+            acc[0][c] = _mm256_add_ps(acc[0][c], acc_hi[c]);
+    }
     for (; j + 8 <= k; j += 8) {
         __m256 wv[KN_GEMV_N];
 #pragma GCC unroll 4

@@ -275,12 +275,15 @@ struct shape {
     int m, n, k;
 };
 
-/* Covers m in {1,2,3,5,17,64}, n in {1,3,31,257,1000}, k in {32,64,96,4160};
- * m = 130 spans several activation chunks of the Q8 path. */
+/* Covers m in {1,2,3,5,17,64}, n in {1,3,31,33,257,1000}, k in {32,64,96,
+ * 448,1600,4160}; m = 130 spans several activation chunks of the Q8 path. */
 static const struct shape shapes[] = {
     {1, 1, 32},    {1, 257, 4160},  {1, 257, 96},  {2, 257, 96},   {2, 3, 4160},  {3, 31, 64},
     {3, 1000, 32}, {5, 3, 4160},    {5, 1000, 64}, {17, 31, 4160}, {17, 1, 32},   {64, 257, 96},
     {64, 3, 4160}, {64, 1, 64},     {130, 3, 4160},
+    /* Q8 GEMV: 7, 14, 25 or 50 groups per row, so a last block of fewer
+     * than the 8 groups the AVX2 kernel reduces at a time */
+    {1, 1000, 448}, {1, 33, 1600},
 };
 
 /* ref (m, n) = x (m, k) W^T in float64 with the original floats, and
