@@ -19,7 +19,6 @@
  *            rescaling.  The query heads of a group share every K/V row
  *            load, so each K/V byte is read from memory once per call. */
 #include <assert.h>
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -706,27 +705,14 @@ static int att_decode_tile(int span_floats)
     return tile < KN_ATT_MAX_TILE ? tile : KN_ATT_MAX_TILE;
 }
 
-/* Ask for K and V of positions [j0, j0 + n), floats [off, off + len) of each
- * row, ahead of use: the rows are usually 4 KiB apart, a stride the hardware
- * prefetchers do not follow across pages. */
-static void att_prefetch(const struct kn_kv_view *kv, int j0, int n, size_t off, size_t len)
-{
-    for (int j = 0; j < n; j++) {
-        size_t row = kv_row(kv, j0 + j) * (size_t)kv->pos_stride + off;
-        for (size_t i = 0; i < len; i += 16) {
-            __builtin_prefetch(kv->k + row + i, 0, 3);
-            __builtin_prefetch(kv->v + row + i, 0, 3);
-        }
-    }
-}
-
 /* Flash-decoding.  A work item is one chunk of the S keys for a block of
  * consecutive kv heads (at most KN_ATT_MAX_SETS sets of query rows; a set
  * is up to 16 query heads of one kv head).  The item walks its chunk tile by
  * tile: it copies the tile's K and V rows, the span of its kv heads, into
- * stack buffers (sequential reads, which the memory system streams far
- * better than one 4 KiB-strided head slice after another), prefetches the
- * next tile, and runs every set over the copy.  The heads of a set share
+ * stack buffers (sequential reads, which the hardware prefetchers stream
+ * far better than one 4 KiB-strided head slice after another; software
+ * prefetching the strided slices did not help) and runs every set over the
+ * copy.  The heads of a set share
  * every K/V load: each K/V byte is read from memory once per call.  With one
  * chunk the rows accumulate straight into out; with several, each chunk
  * leaves (m, l, acc) per head in a stack scratch (chunk, n_heads, 2 +
@@ -785,11 +771,8 @@ void kn_attention_decode(float *out, const float *q, const struct kn_kv_view *kv
                 att_row_init(r, r->n++, q + (size_t)h * hd, acc, S - 1, hd);
             }
         }
-        att_prefetch(kv, j_begin, j_end - j_begin < tile ? j_end - j_begin : tile, span_off, span_len);
         for (int j0 = j_begin; j0 < j_end; j0 += tile) {
             int n = j_end - j0 < tile ? j_end - j0 : tile;
-            int j1 = j0 + n, n_next = j_end - j1 < tile ? j_end - j1 : tile;
-            att_prefetch(kv, j1, n_next, span_off, span_len);
             for (int j = 0; j < n; j++) {
                 size_t row = kv_row(kv, j0 + j) * (size_t)kv->pos_stride + span_off;
                 memcpy(pk + (size_t)j * span_len, kv->k + row, span_len * sizeof *pk);
