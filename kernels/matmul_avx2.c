@@ -1,5 +1,6 @@
 /* matmul_avx2.c -- the AVX2 + FMA f32 kernels that matmul.c drives: the
- * 6x16 GEMM micro-kernel and the GEMV row kernel.  Each function carries
+ * 6x16 GEMM micro-kernel, the packing of x and W panels for it, and the GEMV
+ * kernels (one or two rows of x against four rows of W).  Each function carries
  * target("avx2,fma"), so the file needs no special compiler flags; callers
  * make sure the CPU has AVX2 and FMA (kn_get_isa). */
 #include "kernels/matmul_int.h"
