@@ -50,6 +50,7 @@ struct att_data {
     size_t row; /* floats per KV row: n_kv_heads * head_dim */
 };
 
+/* Free what att_data_build allocated (also a partly built D) and zero D. */
 static void att_data_free(struct att_data *d)
 {
     int i;
@@ -132,6 +133,7 @@ struct att_run {
     int last;
 };
 
+/* bench_time callback: run I on copy I mod copies and remember it. */
 static void att_call(void *arg, int i)
 {
     struct att_run *r = arg;
@@ -295,6 +297,8 @@ static void attention_usage(FILE *f)
             ATT_ERR_SAMPLES);
 }
 
+/* `llmbench attention ARGS`: parse, measure or load the roofline, run the
+ * modes, print the table and write the JSON.  Returns the exit status. */
 static int attention_exec(int argc, char **argv)
 {
     static const struct option opts[] = {

@@ -53,6 +53,7 @@ static const struct mm_case mm_defaults[] = {
     {1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}, {1, 4096, 4096}, {1, 11008, 4096},
 };
 
+/* "f32", "bf16" or "q8". */
 static const char *dtype_name(enum kn_dtype d)
 {
     return d == KN_BF16 ? "bf16" : d == KN_Q8 ? "q8" : "f32";
@@ -164,6 +165,8 @@ struct mm_run {
     int last; /* the copy the latest run wrote */
 };
 
+/* bench_time callback: one matmul on copy I mod copies (OpenBLAS when the
+ * backend is NULL); remembers the copy for the error check. */
 static void mm_call(void *arg, int i)
 {
     struct mm_run *r = arg;
@@ -198,6 +201,7 @@ struct mm_data {
     int xcopies, wcopies_n, w32copies_n;
 };
 
+/* Free what mm_data_build allocated (also a partly built D) and zero D. */
 static void mm_data_free(struct mm_data *d)
 {
     int i;
@@ -466,6 +470,9 @@ static void matmul_usage(FILE *f)
             MM_ERR_SAMPLES);
 }
 
+/* `llmbench matmul ARGS`: parse and check every case first, then measure
+ * or load the roofline, run the cases, print the table and write the JSON.
+ * Returns the exit status. */
 static int matmul_exec(int argc, char **argv)
 {
     static const struct option opts[] = {

@@ -41,6 +41,7 @@ struct br_input {
     int n;
 };
 
+/* Release the documents and names of IN. */
 static void br_input_free(struct br_input *in)
 {
     int i;
@@ -52,6 +53,7 @@ static void br_input_free(struct br_input *in)
     in->n = 0;
 }
 
+/* scandir filter: visible files named *.json. */
 static int br_is_json(const struct dirent *d)
 {
     size_t len = strlen(d->d_name);
@@ -117,6 +119,7 @@ static void br_label(char *buf, size_t len, const char *s)
     buf[i] = '\0';
 }
 
+/* The string at KEY of object O, or "?". */
 static const char *br_str(json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -124,6 +127,7 @@ static const char *br_str(json_t *o, const char *key)
     return s != NULL ? s : "?";
 }
 
+/* The number at KEY of object O, or NAN. */
 static double br_num(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -144,6 +148,7 @@ static FILE *br_open(const char *dir, const char *name, struct err *e)
     return f;
 }
 
+/* Close F (DIR/NAME); returns 0, or -1 with an ERR_SYSTEM naming it. */
 static int br_close(FILE *f, const char *dir, const char *name, struct err *e)
 {
     if (fclose(f) != 0)
@@ -156,6 +161,7 @@ struct br_point {
     double size, gflops;
 };
 
+/* qsort comparator: increasing size. */
 static int br_point_cmp(const void *a, const void *b)
 {
     double x = ((const struct br_point *)a)->size, y = ((const struct br_point *)b)->size;
@@ -418,6 +424,7 @@ static void br_cell_num(FILE *out, const char *fmt, double v)
     fputs("</td>", out);
 }
 
+/* A table cell holding S, escaped. */
 static void br_cell_str(FILE *out, const char *s)
 {
     fputs("<td>", out);
@@ -425,6 +432,7 @@ static void br_cell_str(FILE *out, const char *s)
     fputs("</td>", out);
 }
 
+/* The table of a matmul file's results RES. */
 static void br_table_matmul(FILE *out, json_t *res)
 {
     size_t j;
@@ -450,6 +458,7 @@ static void br_table_matmul(FILE *out, json_t *res)
     fputs("</table>\n", out);
 }
 
+/* The table of an attention file's results RES. */
 static void br_table_attention(FILE *out, json_t *res)
 {
     size_t j;
@@ -477,6 +486,7 @@ static void br_table_attention(FILE *out, json_t *res)
     fputs("</table>\n", out);
 }
 
+/* The table of a roofline file's results RES. */
 static void br_table_roofline(FILE *out, json_t *res)
 {
     size_t j;
@@ -495,6 +505,7 @@ static void br_table_roofline(FILE *out, json_t *res)
     fputs("</table>\n", out);
 }
 
+/* The whole page: host, charts marked in DRAWN, one section per file. */
 static void br_page(FILE *out, struct br_input *in, const int drawn[BR_NCHARTS])
 {
     json_t *host = json_object_get(in->docs[0], "host");
@@ -604,6 +615,7 @@ static void report_usage(FILE *f)
                "Every DIR/*.json whose \"tool\" is \"llmbench\" is read, in name order.\n");
 }
 
+/* `llmbench report DIR`.  Returns the exit status. */
 static int report_exec(int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};

@@ -34,6 +34,7 @@
 /* ---- the kernels -------------------------------------------------------------- */
 
 #ifdef BENCH_X86
+/* Whether this CPU runs the AVX2/FMA loops. */
 static int have_avx2(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -139,6 +140,7 @@ static double fma_flops(long iters)
     return (double)iters * PEAK_LANES * 2;
 }
 
+/* The streaming read with the best loop this CPU runs. */
 static double read_any(const float *x, size_t n)
 {
 #ifdef BENCH_X86
@@ -148,6 +150,7 @@ static double read_any(const float *x, size_t n)
     return read_portable(x, n);
 }
 
+/* The peak loop with the best ISA this CPU runs. */
 static double fma_any(long iters, float seed)
 {
 #ifdef BENCH_X86
@@ -193,6 +196,7 @@ struct fma_job {
     volatile double sink;
 };
 
+/* bench_time callback: the peak loop on every thread at once. */
 static void fma_pass(void *arg, int iter)
 {
     struct fma_job *j = arg;
@@ -323,6 +327,7 @@ static void roofline_usage(FILE *f)
                "                by 'llmbench matmul|attention --roofline FILE')\n");
 }
 
+/* `llmbench roofline ARGS`.  Returns the exit status. */
 static int roofline_exec(int argc, char **argv)
 {
     static const struct option opts[] = {

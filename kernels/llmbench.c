@@ -20,6 +20,7 @@ static const struct bench_command *const bench_commands[] = {
     NULL,
 };
 
+/* The program's usage and its commands, on F. */
 static void llmbench_usage(FILE *f)
 {
     const struct bench_command *const *c;

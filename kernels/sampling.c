@@ -31,6 +31,7 @@ static int sample_cmp(const void *pa, const void *pb)
     return sample_before(b, a) ? 1 : 0;
 }
 
+/* Exchange *a and *b. */
 static void sample_swap(struct kn_prob_index *a, struct kn_prob_index *b)
 {
     struct kn_prob_index t = *a;
