@@ -2,6 +2,7 @@
 #include "sim/autoscaler.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,24 @@ const char *autoscaler_metric_names(void)
            "requests_waiting_total, requests_per_second";
 }
 
+bool autoscaler_keda_metric_known(const char *name)
+{
+    size_t i;
+
+    if (strncmp(name, "llmserve_", 9) == 0)
+        name += 9;
+    for (i = 0; i < AUTOSCALER_NNAMES; i++)
+        if (autoscaler_names[i].per_pod != 2 && strcmp(autoscaler_names[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+const char *autoscaler_keda_metric_names(void)
+{
+    return "gateway_requests_waiting, requests_waiting_total, requests_per_second; averaged over replicas: "
+           "requests_waiting, requests_running, kv_cache_usage_ratio, gpu_utilization_ratio, ttft_p90_seconds";
+}
+
 /* One scrape of every billed replica, and the cluster-wide values. */
 struct autoscaler_scrape {
     double time_s;
@@ -75,6 +94,7 @@ struct autoscaler_scrape {
     size_t n, cap;
     long gateway_waiting;
     double rps;
+    unsigned long long arrivals; /* cluster arrivals so far, at the scrape */
 };
 
 struct autoscaler {
@@ -90,6 +110,13 @@ struct autoscaler {
     size_t pods_cap;
     struct autoscaler_totals totals;
     bool sync_scheduled;
+    /* KEDA (sc->has_keda) */
+    struct keda_state keda;
+    bool poll_scheduled;
+    bool polled;                                   /* a poll has happened */
+    bool last_poll_active;
+    const struct autoscaler_scrape *last_poll_scrape; /* what it saw, or NULL */
+    struct autoscaler_scrape last_poll_seen;       /* a copy of its figures (samples not kept) */
 };
 
 struct autoscaler *autoscaler_create(const struct scenario *sc, struct cluster *cl, struct engine *en,
@@ -155,10 +182,18 @@ static int autoscaler_scrape(struct autoscaler *a)
     sc->n = cluster_snapshot(a->cl, sc->samples, sc->cap);
     sc->gateway_waiting = cluster_gateway_waiting(a->cl);
     sc->rps = (double)(arrivals - a->last_arrivals) / a->sc->scrape_interval_s;
+    sc->arrivals = arrivals;
     a->last_arrivals = arrivals;
     a->next_slot = (a->next_slot + 1) % a->ring_len;
     if (engine_schedule(a->en, a->en->now_s + a->sc->scrape_interval_s, EV_SCRAPE, a, 0) < 0)
         return -1;
+    if (a->sc->has_keda && !a->poll_scheduled) {
+        /* KEDA's scale loop checks the triggers at once, then every
+         * pollingInterval. */
+        a->poll_scheduled = true;
+        if (engine_schedule(a->en, a->en->now_s, EV_KEDA_POLL, a, 0) < 0)
+            return -1;
+    }
     if (!a->sync_scheduled) {
         a->sync_scheduled = true;
         return engine_schedule(a->en, a->en->now_s + a->sc->hpa.sync_period_s, EV_HPA_SYNC, a, 0);
@@ -235,6 +270,111 @@ static void autoscaler_pod(const struct autoscaler *a, const struct autoscaler_s
     }
 }
 
+/* The value of KEDA trigger I in scrape SC (NULL: none visible yet) at
+ * now; false when there is none (a metric trigger before any scrape). */
+static bool autoscaler_keda_value(const struct autoscaler *a, const struct autoscaler_scrape *sc, size_t i,
+                                  double *out)
+{
+    const struct keda_trigger *t = &a->sc->keda.triggers[i];
+    struct hpa_metric m;
+    double sum = 0;
+    size_t k, n = 0;
+
+    if (t->type == KEDA_TRIGGER_CRON) {
+        *out = keda_cron_value(&a->sc->keda, t, a->en->now_s);
+        return true;
+    }
+    if (sc == NULL)
+        return false;
+    memset(&m, 0, sizeof(m));
+    m.type = HPA_METRIC_EXTERNAL;
+    snprintf(m.name, sizeof(m.name), "%s", t->metric);
+    switch (autoscaler_source_of(&m)) {
+    case SRC_GATEWAY_WAITING: *out = (double)sc->gateway_waiting; return true;
+    case SRC_RPS: *out = sc->rps; return true;
+    case SRC_WAITING_TOTAL:
+        *out = (double)sc->gateway_waiting;
+        for (k = 0; k < sc->n; k++)
+            *out += (double)sc->samples[k].waiting;
+        return true;
+    default: break;
+    }
+    /* A Pods metric, averaged over the replicas that export it. */
+    m.type = HPA_METRIC_PODS;
+    for (k = 0; k < sc->n; k++) {
+        const struct replica_sample *sm = &sc->samples[k];
+        if (sm->state != REPLICA_READY && sm->state != REPLICA_DRAINING)
+            continue;
+        switch (autoscaler_source_of(&m)) {
+        case SRC_WAITING: sum += (double)sm->waiting; break;
+        case SRC_RUNNING: sum += (double)sm->running; break;
+        case SRC_KV: sum += sm->kv_usage; break;
+        case SRC_GPU: sum += sm->busy_frac; break;
+        case SRC_TTFT:
+            if (!sm->has_ttft)
+                continue;
+            sum += sm->ttft_p90_s;
+            break;
+        default: continue;
+        }
+        n++;
+    }
+    *out = n > 0 ? sum / (double)n : 0.0;
+    return true;
+}
+
+/* One poll of KEDA's scale loop (RequestScale). */
+static int autoscaler_keda_poll(struct autoscaler *a)
+{
+    const struct keda_spec *k = &a->sc->keda;
+    const struct autoscaler_scrape *sc = autoscaler_visible(a);
+    int current = cluster_replicas(a->cl, NULL);
+    bool active = false;
+    int32_t replicas;
+    size_t i;
+
+    for (i = 0; i < k->ntriggers; i++) {
+        const struct keda_trigger *t = &k->triggers[i];
+        double v;
+        if (t->type == KEDA_TRIGGER_CRON)
+            active = active || keda_cron_active(k, t, a->en->now_s);
+        else if (autoscaler_keda_value(a, sc, i, &v) && v > t->activation_threshold)
+            active = true;
+    }
+    a->totals.keda_polls++;
+    a->polled = true;
+    a->last_poll_active = active;
+    a->last_poll_scrape = sc;
+    if (sc != NULL) {
+        a->last_poll_seen = *sc;
+        a->last_poll_seen.samples = NULL;
+    }
+    switch (keda_poll(k, &a->keda, a->en->now_s, current, active, &replicas)) {
+    case KEDA_ACTIVATE: a->totals.activations++; break;
+    case KEDA_DEACTIVATE: a->totals.scale_to_zero++; break;
+    default: break;
+    }
+    if (replicas != current && cluster_scale(a->cl, replicas) < 0)
+        return -1;
+    return engine_schedule(a->en, a->en->now_s + k->polling_interval_s, EV_KEDA_POLL, a, 0);
+}
+
+bool autoscaler_idle_forever(const struct autoscaler *a)
+{
+    size_t i;
+
+    if (a == NULL || !a->sc->has_keda || !a->polled || a->last_poll_active || a->last_poll_scrape == NULL ||
+        a->sc->queue_timeout_s > 0 || cluster_size(a->cl) != 0)
+        return false;
+    for (i = 0; i < a->sc->keda.ntriggers; i++)
+        if (a->sc->keda.triggers[i].type == KEDA_TRIGGER_CRON)
+            return false;
+    /* With no replica, no arrival and no timeout, every metric stays as
+     * that scrape saw it. */
+    return a->last_poll_seen.n == 0 && a->last_poll_seen.rps == 0 &&
+           a->last_poll_seen.arrivals == cluster_arrivals(a->cl);
+}
+
 static int autoscaler_sync(struct autoscaler *a)
 {
     const struct hpa_spec *spec = &a->sc->hpa;
@@ -271,6 +411,11 @@ static int autoscaler_sync(struct autoscaler *a)
             obs.has_value[i] = true;
         }
     }
+    for (i = 0; a->sc->has_keda && i < spec->nmetrics; i++) {
+        double v;
+        obs.has_value[i] = autoscaler_keda_value(a, sc, i, &v);
+        obs.value_milli[i] = obs.has_value[i] ? autoscaler_milli(v) : 0;
+    }
     if (hpa_step(&a->state, spec, a->en->now_s, current, &obs, &res) < 0)
         return -1;
     a->totals.syncs++;
@@ -287,7 +432,11 @@ static int autoscaler_sync(struct autoscaler *a)
 
 int autoscaler_handle(struct autoscaler *a, const struct event *ev)
 {
-    return ev->type == EV_SCRAPE ? autoscaler_scrape(a) : autoscaler_sync(a);
+    switch (ev->type) {
+    case EV_SCRAPE: return autoscaler_scrape(a);
+    case EV_KEDA_POLL: return autoscaler_keda_poll(a);
+    default: return autoscaler_sync(a);
+    }
 }
 
 void autoscaler_totals(const struct autoscaler *a, struct autoscaler_totals *t)

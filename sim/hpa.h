@@ -95,6 +95,13 @@ void hpa_spec_init(struct hpa_spec *spec);
  * "FILE:LINE: key: message" (ERR_INPUT). */
 int hpa_spec_from_conf(const struct conf *c, const struct conf_node *map, struct hpa_spec *out, struct err *e);
 
+/* Read a HorizontalPodAutoscalerBehavior mapping (scaleUp, scaleDown) into
+ * SPEC, whose rules already hold the defaults (hpa_spec_init), and set
+ * has_behavior.  Returns 0 or -1 with e located.  (KEDA passes its
+ * advanced.horizontalPodAutoscalerConfig.behavior through this.) */
+int hpa_behavior_from_conf(const struct conf *c, const struct conf_node *behavior, struct hpa_spec *spec,
+                           struct err *e);
+
 /* Read optional controller flags (syncPeriod, tolerance,
  * cpuInitializationPeriod, initialReadinessDelay, downscaleStabilization:
  * durations or numbers) from mapping MAP into SPEC; returns 0 or -1 with e

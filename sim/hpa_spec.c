@@ -261,7 +261,6 @@ static int hpa_read_rules(const struct conf *c, const struct conf_node *map, con
 int hpa_spec_from_conf(const struct conf *c, const struct conf_node *map, struct hpa_spec *out, struct err *e)
 {
     static const char *const keys[] = {"minReplicas", "maxReplicas", "metrics", "behavior", "scaleTargetRef", NULL};
-    static const char *const behavior_keys[] = {"scaleUp", "scaleDown", NULL};
     struct conf_node *seq, *behavior;
     bool value_metric = false;
     int rc;
@@ -306,13 +305,19 @@ int hpa_spec_from_conf(const struct conf *c, const struct conf_node *map, struct
     rc = conf_get_map(c, map, "behavior", &behavior, e);
     if (rc < 0)
         return -1;
-    if (rc == 1) {
-        out->has_behavior = true;
-        if (conf_check_keys(c, behavior, "behavior", behavior_keys, e) < 0 ||
-            hpa_read_rules(c, behavior, "scaleUp", &out->scale_up, e) < 0 ||
-            hpa_read_rules(c, behavior, "scaleDown", &out->scale_down, e) < 0)
-            return -1;
-    }
+    return rc == 1 ? hpa_behavior_from_conf(c, behavior, out, e) : 0;
+}
+
+int hpa_behavior_from_conf(const struct conf *c, const struct conf_node *behavior, struct hpa_spec *spec,
+                           struct err *e)
+{
+    static const char *const behavior_keys[] = {"scaleUp", "scaleDown", NULL};
+
+    spec->has_behavior = true;
+    if (conf_check_keys(c, behavior, "behavior", behavior_keys, e) < 0 ||
+        hpa_read_rules(c, behavior, "scaleUp", &spec->scale_up, e) < 0 ||
+        hpa_read_rules(c, behavior, "scaleDown", &spec->scale_down, e) < 0)
+        return -1;
     return 0;
 }
 

@@ -219,7 +219,7 @@ static int scenario_read_cluster(struct scenario *s, struct conf_node *map, stru
         return -1;
     if (conf_get_long(c, map, "replicas", &replicas, e) < 0 || conf_get_long(c, map, "gpus_per_replica", &gpus, e) < 0)
         return -1;
-    if (replicas < 1 || replicas > 100000)
+    if (replicas < 0 || replicas > 100000) /* 0 only with autoscaler.keda: checked in scenario_load */
         return conf_error(c, conf_get(map, "replicas"), e, "replicas: expected 1..100000, got %ld", replicas);
     if (gpus < 0 || gpus > 64)
         return conf_error(c, conf_get(map, "gpus_per_replica"), e, "gpus_per_replica: expected 1..64, got %ld", gpus);
@@ -345,12 +345,38 @@ static int scenario_get_quantity(const struct conf *c, const struct conf_node *m
     return 1;
 }
 
+/* autoscaler.keda: the ScaledObject, the HPA it creates, the controller
+ * flags CTL for that HPA (or NULL); every metric trigger must name a metric
+ * the simulator exports. */
+static int scenario_read_keda(struct scenario *s, struct conf_node *keda, struct conf_node *ctl, struct err *e)
+{
+    const struct conf *c = s->conf;
+    struct conf_node *seq;
+    size_t i;
+
+    if (keda_spec_from_conf(c, keda, &s->keda, &s->hpa, e) < 0)
+        return -1;
+    if (ctl != NULL && hpa_controller_from_conf(c, ctl, &s->hpa, e) < 0)
+        return -1;
+    seq = conf_get(keda, "triggers");
+    for (i = 0; i < s->keda.ntriggers; i++) {
+        const struct keda_trigger *t = &s->keda.triggers[i];
+        if (t->type == KEDA_TRIGGER_METRIC && !autoscaler_keda_metric_known(t->metric))
+            return conf_error(c, conf_get(conf_get(conf_seq_at(seq, i), "metadata"), "metricName"), e,
+                              "metricName: '%s' is not a metric the simulator exports (%s)", t->metric,
+                              autoscaler_keda_metric_names());
+    }
+    s->has_keda = true;
+    s->has_hpa = true;
+    return 0;
+}
+
 static int scenario_read_autoscaler(struct scenario *s, struct conf_node *map, struct err *e)
 {
-    static const char *const keys[] = {"hpa", "controller", "metrics", NULL};
+    static const char *const keys[] = {"hpa", "keda", "controller", "metrics", NULL};
     static const char *const mkeys[] = {"scrape_interval", "adapter_lag", "cpu_request", "memory_request", NULL};
     const struct conf *c = s->conf;
-    struct conf_node *hpa = NULL, *ctl = NULL, *met = NULL, *seq;
+    struct conf_node *hpa = NULL, *keda = NULL, *ctl = NULL, *met = NULL, *seq;
     size_t i;
 
     s->scrape_interval_s = 15.0;
@@ -360,8 +386,11 @@ static int scenario_read_autoscaler(struct scenario *s, struct conf_node *map, s
     if (map == NULL)
         return 0;
     if (conf_check_keys(c, map, "autoscaler", keys, e) < 0 || conf_get_map(c, map, "hpa", &hpa, e) < 0 ||
-        conf_get_map(c, map, "controller", &ctl, e) < 0 || conf_get_map(c, map, "metrics", &met, e) < 0)
+        conf_get_map(c, map, "keda", &keda, e) < 0 || conf_get_map(c, map, "controller", &ctl, e) < 0 ||
+        conf_get_map(c, map, "metrics", &met, e) < 0)
         return -1;
+    if (hpa != NULL && keda != NULL)
+        return conf_error(c, keda, e, "autoscaler: give hpa or keda, not both (KEDA creates its own HPA)");
     if (met != NULL &&
         (conf_check_keys(c, met, "autoscaler.metrics", mkeys, e) < 0 ||
          conf_get_duration(c, met, "scrape_interval", &s->scrape_interval_s, e) < 0 ||
@@ -371,8 +400,10 @@ static int scenario_read_autoscaler(struct scenario *s, struct conf_node *map, s
         return -1;
     if (s->scrape_interval_s < 1e-3)
         return conf_error(c, conf_get(met, "scrape_interval"), e, "scrape_interval: must be at least 1ms");
+    if (keda != NULL)
+        return scenario_read_keda(s, keda, ctl, e);
     if (hpa == NULL)
-        return ctl ? conf_error(c, ctl, e, "autoscaler.controller: only with autoscaler.hpa") : 0;
+        return ctl ? conf_error(c, ctl, e, "autoscaler.controller: only with autoscaler.hpa or autoscaler.keda") : 0;
     if (hpa_spec_from_conf(c, hpa, &s->hpa, e) < 0)
         return -1;
     if (ctl != NULL && hpa_controller_from_conf(c, ctl, &s->hpa, e) < 0)
@@ -480,6 +511,11 @@ struct scenario *scenario_load(const char *path, char *const *sets, int nsets, s
         goto fail;
     if (scenario_section(s->conf, root, "autoscaler", &sec, e) < 0 || scenario_read_autoscaler(s, sec, e) < 0)
         goto fail;
+    if (s->replicas == 0 && !s->has_keda) {
+        conf_error(s->conf, conf_get(conf_get(root, "cluster"), "replicas"), e,
+                   "replicas: 0 only with autoscaler.keda (scale to zero), expected 1..100000");
+        goto fail;
+    }
     if (scenario_section(s->conf, root, "cache", &sec, e) < 0 || scenario_read_cache(s, sec, e) < 0)
         goto fail;
     if (scenario_section(s->conf, root, "slo", &sec, e) < 0 || scenario_read_slo(s, sec, e) < 0)
@@ -498,6 +534,7 @@ void scenario_free(struct scenario *s)
         return;
     free(s->pools);
     profile_free(s->profile);
+    keda_spec_free(&s->keda);
     conf_free(s->conf);
     free(s);
 }

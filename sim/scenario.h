@@ -14,6 +14,7 @@
 #include "common/conf.h"
 #include "common/err.h"
 #include "sim/hpa.h"
+#include "sim/keda.h"
 #include "sim/nodes.h"
 #include "sim/profile.h"
 
@@ -66,9 +67,12 @@ struct scenario {
     double slo_e2e_s;
     double slo_target;         /* fraction of requests that must meet it */
 
-    /* autoscaler (autoscaler.hpa: the Kubernetes HPA) */
-    bool has_hpa;
+    /* autoscaler (autoscaler.hpa: the Kubernetes HPA; autoscaler.keda: a
+     * KEDA ScaledObject, whose HPA is then in hpa) */
+    bool has_hpa;              /* an HPA runs (also with KEDA) */
     struct hpa_spec hpa;
+    bool has_keda;
+    struct keda_spec keda;
     double scrape_interval_s;   /* Prometheus scrape of the replicas' metrics */
     double adapter_lag_s;       /* the metrics adapter's delay before the HPA sees a scrape */
     int64_t cpu_request_milli;  /* per pod, for Resource cpu metrics */

@@ -198,6 +198,14 @@ static json_t *sim_summary(struct sim *s, double wall_s)
             sm = NULL;
         }
     }
+    if (sm != NULL && sc->has_keda &&
+        (json_object_set_new(json_object_get(sm, "events"), "activations", json_integer((json_int_t)at.activations)) != 0 ||
+         json_object_set_new(json_object_get(sm, "events"), "scale_to_zero",
+                             json_integer((json_int_t)at.scale_to_zero)) != 0 ||
+         json_object_set_new(json_object_get(sm, "events"), "keda_polls", json_integer((json_int_t)at.keda_polls)) != 0)) {
+        json_decref(sm);
+        sm = NULL;
+    }
     if (sm != NULL && sc->has_cache &&
         json_object_set_new(
             sm, "cache",
@@ -258,6 +266,7 @@ static int sim_loop(struct sim *s, struct err *e)
             break;
         case EV_SCRAPE:
         case EV_HPA_SYNC:
+        case EV_KEDA_POLL:
             if (autoscaler_handle(s->as, &ev) < 0)
                 return err_set(e, ERR_SYSTEM, "out of memory");
             break;
@@ -269,7 +278,7 @@ static int sim_loop(struct sim *s, struct err *e)
         if ((s->en.processed & 0xffff) == 0)
             sim_progress(s, false);
         /* All work done: what is left are periodic events. */
-        if (s->arrivals_done && cluster_in_flight(s->cl) == 0)
+        if (s->arrivals_done && (cluster_in_flight(s->cl) == 0 || autoscaler_idle_forever(s->as)))
             break;
     }
     if (s->en.now_s > s->tick_start_s || s->m.iv_arrivals || s->m.iv_completed)
