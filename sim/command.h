@@ -14,5 +14,6 @@ struct command {
 extern const struct command cmd_run_entry;
 extern const struct command cmd_trace_entry;
 extern const struct command cmd_hpa_entry;
+extern const struct command cmd_instances_entry;
 
 #endif

@@ -11,6 +11,7 @@ static const struct command *const llmsim_commands[] = {
     &cmd_run_entry,
     &cmd_trace_entry,
     &cmd_hpa_entry,
+    &cmd_instances_entry,
     NULL,
 };
 
@@ -27,7 +28,7 @@ static void llmsim_usage(FILE *f)
             "\n"
             "commands:\n");
     for (c = llmsim_commands; *c != NULL; c++)
-        fprintf(f, "  %-8s %s\n", (*c)->name, (*c)->summary);
+        fprintf(f, "  %-10s %s\n", (*c)->name, (*c)->summary);
     fprintf(f,
             "\n"
             "Run 'llmsim COMMAND --help' for a command's options.\n"
