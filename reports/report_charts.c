@@ -28,6 +28,11 @@ const struct report_chart report_charts[] = {
      .caption = "Arrivals per second (left axis) and replicas desired by the autoscaler and "
                 "ready to serve (right axis).",
      .source = REPORT_CHART_TIMELINE},
+    {.file = "chart_nodes.png",
+     .title = "Nodes by pool and replicas over time",
+     .caption = "Nodes up in each node pool, stacked so that the top is all pools together, "
+                "with the replicas desired by the autoscaler and ready to serve.",
+     .source = REPORT_CHART_TIMELINE},
     {.file = "chart_latency.png",
      .title = "Latency CDFs",
      .caption = "Cumulative distribution of queue wait, time to first token, time per output "
@@ -39,12 +44,26 @@ const struct report_chart report_charts[] = {
      .source = REPORT_CHART_TIMELINE},
     {.file = "chart_cost.png",
      .title = "Cumulative cost over time",
-     .caption = "Cumulative cost of the replicas.",
+     .caption = "Cumulative cost of the cluster.",
      .source = REPORT_CHART_TIMELINE},
 };
 
 _Static_assert(sizeof(report_charts) / sizeof(report_charts[0]) == REPORT_NCHARTS,
                "REPORT_NCHARTS is the number of report_charts");
+
+/* Write into BUF the numbers of T's node columns for @NODE_COLUMNS@: each
+ * pool's, or "nodes" alone when there are none; empty without either. */
+static void chart_node_columns(const struct report_timeline *t, char *buf, size_t len)
+{
+    size_t i, used = 0;
+
+    buf[0] = '\0';
+    if (t->npool_cols == 0 && t->nodes_col > 0)
+        snprintf(buf, len, "%d", t->nodes_col);
+    for (i = 0; i < t->npool_cols && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", i > 0 ? " " : "",
+                                 t->pool_cols[i]);
+}
 
 /* Copy TPL with each "@NAME@" of NAMES replaced by the matching VALUES
  * entry; other '@' characters are kept.  Returns a malloc'd string, or NULL
@@ -227,9 +246,9 @@ static int charts_draw(const char *dir, enum report_chart_source source, const c
 void report_charts_draw_all(const char *dir, json_t *summary, const struct report_timeline *t,
                             const struct report_cdf_counts *cdf, bool drawn[REPORT_NCHARTS])
 {
-    static const char *const names[] = {"XSCALE", "XUNIT", "INTERVAL_S"};
-    const char *values[3];
-    char interval[64];
+    static const char *const names[] = {"XSCALE", "XUNIT", "INTERVAL_S", "NODE_COLUMNS"};
+    const char *values[4];
+    char interval[64], node_columns[16 * REPORT_MAX_POOL_COLUMNS];
     double interval_s, span_s;
     char path[REPORT_PATH_MAX];
     char *script;
@@ -255,7 +274,9 @@ void report_charts_draw_all(const char *dir, json_t *summary, const struct repor
         values[0] = span_s > 2 * 3600 ? "3600" : "60";
         values[1] = span_s > 2 * 3600 ? "hours" : "minutes";
         values[2] = interval;
-        script = tpl_fill(report_tpl_timeline_gp, names, values, 3);
+        chart_node_columns(t, node_columns, sizeof(node_columns));
+        values[3] = node_columns;
+        script = tpl_fill(report_tpl_timeline_gp, names, values, 4);
         rc = charts_draw(dir, REPORT_CHART_TIMELINE, script, drawn);
         free(script);
         if (rc != 0)

@@ -69,6 +69,44 @@ static void fmt_seconds(double s, char *buf, size_t len)
         snprintf(buf, len, "%.1f s", s);
 }
 
+/* A count with its thousands grouped ("13,095,450"), or a non-integral
+ * value to 4 significant digits; "-" for NAN. */
+static void fmt_count(double v, char *buf, size_t len)
+{
+    char digits[32];
+    size_t n, i, used = 0;
+
+    if (isnan(v)) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    if (v != floor(v) || fabs(v) >= 1e15) {
+        snprintf(buf, len, "%.4g", v);
+        return;
+    }
+    n = (size_t)snprintf(digits, sizeof(digits), "%.0f", fabs(v));
+    if (v < 0 && used + 1 < len)
+        buf[used++] = '-';
+    for (i = 0; i < n && used + 2 < len; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[used++] = ',';
+        buf[used++] = digits[i];
+    }
+    buf[used] = '\0';
+}
+
+/* Dollars to the cent, as the headline writes them ("$1234.56", "-$3.10");
+ * "-" for NAN. */
+static void fmt_usd(double v, char *buf, size_t len)
+{
+    if (isnan(v))
+        snprintf(buf, len, "-");
+    else if (v < 0)
+        snprintf(buf, len, "-$%.2f", -v);
+    else
+        snprintf(buf, len, "$%.2f", v);
+}
+
 /* One headline card; LABEL and VALUE are page text, NOTE may be NULL. */
 static void html_card(FILE *out, const char *label, const char *value, const char *note)
 {
@@ -183,8 +221,50 @@ static void html_latency(FILE *out, json_t *s)
     fputs("</tbody>\n</table>\n", out);
 }
 
+/* What the nodes chart cannot show but a planner reading it must know:
+ * the spot interruptions of each pool (nodes noticed) and the cold starts, as
+ * sentences to end its caption.  Writes nothing when there were none. */
+static void html_nodes_marks(FILE *out, json_t *s)
+{
+    json_t *pools = report_summary_get(s, "pools"), *pool;
+    double cold = report_summary_num(s, "events.cold_starts"), total = 0;
+    const char *name;
+    char num[32];
+    bool first = true;
+
+    json_object_foreach(pools, name, pool) {
+        double n = report_summary_num(pool, "preemptions");
+
+        if (n > 0)
+            total += n;
+    }
+    if (total > 0) {
+        fmt_count(total, num, sizeof(num));
+        fprintf(out, " <strong class=\"mark\">Spot interruptions: %s node%s (", num,
+                total == 1 ? "" : "s");
+        json_object_foreach(pools, name, pool) {
+            double n = report_summary_num(pool, "preemptions");
+
+            if (!(n > 0))
+                continue;
+            fmt_count(n, num, sizeof(num));
+            fputs(first ? "" : ", ", out);
+            report_html_escape(out, name);
+            fprintf(out, " %s", num);
+            first = false;
+        }
+        fputs(").</strong>", out);
+    }
+    if (cold > 0) {
+        fmt_count(cold, num, sizeof(num));
+        fprintf(out, " <strong class=\"mark\">Cold starts: %s replica%s started during the "
+                     "run.</strong>",
+                num, cold == 1 ? "" : "s");
+    }
+}
+
 /* The charts that were drawn, or a note saying why there are none. */
-static void html_charts(FILE *out, const bool drawn[REPORT_NCHARTS],
+static void html_charts(FILE *out, json_t *s, const bool drawn[REPORT_NCHARTS],
                         const struct report_timeline *t, const struct report_cdf_counts *cdf)
 {
     size_t i, n = 0;
@@ -193,9 +273,11 @@ static void html_charts(FILE *out, const bool drawn[REPORT_NCHARTS],
     for (i = 0; i < REPORT_NCHARTS; i++) {
         if (!drawn[i])
             continue;
-        fprintf(out, "<figure><img src=\"%s\" alt=\"%s\">"
-                     "<figcaption>%s</figcaption></figure>\n",
+        fprintf(out, "<figure><img src=\"%s\" alt=\"%s\"><figcaption>%s",
                 report_charts[i].file, report_charts[i].title, report_charts[i].caption);
+        if (i == REPORT_CHART_NODES)
+            html_nodes_marks(out, s);
+        fputs("</figcaption></figure>\n", out);
         n++;
     }
     if (t->rows == 0)
@@ -206,6 +288,257 @@ static void html_charts(FILE *out, const bool drawn[REPORT_NCHARTS],
         fputs("<p class=\"nocharts\">No charts: gnuplot could not draw them "
               "(see the warning printed when the report was written).</p>\n",
               out);
+}
+
+/* ---- node pools, events and the cache ------------------------------------- */
+
+/* A row of a figures table: LABEL (page text), VALUE, and what it means. */
+static void html_figure_row(FILE *out, const char *label, const char *value, const char *meaning)
+{
+    fputs("<tr><td>", out);
+    report_html_escape(out, label);
+    fputs("</td><td>", out);
+    report_html_escape(out, value);
+    fputs("</td><td class=\"meaning\">", out);
+    report_html_escape(out, meaning != NULL ? meaning : "");
+    fputs("</td></tr>\n", out);
+}
+
+/* Whether OBJ is an object with at least one member. */
+static bool html_nonempty(json_t *obj)
+{
+    return json_is_object(obj) && json_object_size(obj) > 0;
+}
+
+/* One row of the cost table: pool NAME from POOL (its pools.NAME, or NULL)
+ * and BY_POOL_USD (cost_usd.by_pool.NAME, or NAN); TOTAL_USD for the share. */
+static void html_cost_row(FILE *out, const char *name, json_t *pool, double by_pool_usd,
+                          double total_usd)
+{
+    static const char *const counts[] = {"nodes_max", "provisioned", "removed_idle", "preemptions"};
+    double usd = report_summary_num(pool, "cost_usd");
+    double hours = report_summary_num(pool, "node_hours");
+    char buf[64];
+    size_t i;
+
+    if (isnan(usd))
+        usd = by_pool_usd;
+    fputs("<tr><td>", out);
+    report_html_escape(out, name);
+    fmt_usd(usd, buf, sizeof(buf));
+    fprintf(out, "</td><td>%s</td>", buf);
+    if (total_usd > 0 && !isnan(usd))
+        fprintf(out, "<td>%.1f%%</td>", 100 * usd / total_usd);
+    else
+        fputs("<td>-</td>", out);
+    if (isnan(hours))
+        fputs("<td>-</td><td>-</td>", out);
+    else if (hours > 0 && !isnan(usd))
+        fprintf(out, "<td>%.2f</td><td>$%.2f</td>", hours, usd / hours);
+    else
+        fprintf(out, "<td>%.2f</td><td>-</td>", hours);
+    for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        fmt_count(report_summary_num(pool, counts[i]), buf, sizeof(buf));
+        fprintf(out, "<td>%s</td>", buf);
+    }
+    fputs("</tr>\n", out);
+}
+
+/* The Cost section: a row per node pool (pools, else cost_usd.by_pool),
+ * the total, the on-demand equivalent and, when there are any, the savings.
+ * Written only for runs that report node pools. */
+static void html_cost(FILE *out, json_t *s)
+{
+    static const char *const sums[] = {"node_hours", "provisioned", "removed_idle", "preemptions"};
+    json_t *pools = report_summary_get(s, "pools");
+    json_t *by_pool = report_summary_get(s, "cost_usd.by_pool");
+    double total = report_summary_num(s, "cost_usd.total");
+    double od = report_summary_num(s, "cost_usd.on_demand_equivalent");
+    double savings = report_summary_num(s, "cost_usd.savings_vs_on_demand");
+    double sum[4] = {0, 0, 0, 0};
+    bool have[4] = {false, false, false, false};
+    const char *name;
+    json_t *v;
+    char buf[64], note[128];
+    size_t i;
+
+    if (!json_is_object(pools))
+        pools = NULL;
+    if (!json_is_object(by_pool))
+        by_pool = NULL;
+    if (!html_nonempty(pools) && !html_nonempty(by_pool) && isnan(od) && isnan(savings))
+        return;
+    fputs("<h2>Cost</h2>\n", out);
+    if (html_nonempty(pools) || html_nonempty(by_pool)) {
+        fputs("<table>\n<thead><tr><th>node pool</th><th>cost</th><th>share</th>"
+              "<th>node-hours</th><th>per node-hour</th><th>max nodes</th>"
+              "<th>nodes provisioned</th><th>removed when idle</th>"
+              "<th>spot interruptions</th></tr></thead>\n<tbody>\n",
+              out);
+        json_object_foreach(pools, name, v) {
+            json_t *usd = json_object_get(by_pool, name);
+
+            html_cost_row(out, name, v, json_is_number(usd) ? json_number_value(usd) : NAN, total);
+            for (i = 0; i < 4; i++) {
+                double x = report_summary_num(v, sums[i]);
+
+                if (!isnan(x)) {
+                    sum[i] += x;
+                    have[i] = true;
+                }
+            }
+        }
+        json_object_foreach(by_pool, name, v) {
+            if (pools == NULL || json_object_get(pools, name) == NULL)
+                html_cost_row(out, name, NULL, json_is_number(v) ? json_number_value(v) : NAN,
+                              total);
+        }
+        fmt_usd(total, buf, sizeof(buf));
+        fprintf(out, "</tbody>\n<tfoot><tr><th>total</th><th>%s</th><th>100%%</th>", buf);
+        if (have[0] && sum[0] > 0)
+            fprintf(out, "<th>%.2f</th><th>$%.2f</th>", sum[0], total / sum[0]);
+        else if (have[0])
+            fprintf(out, "<th>%.2f</th><th>-</th>", sum[0]);
+        else
+            fputs("<th>-</th><th>-</th>", out);
+        fputs("<th></th>", out); /* maxima of pools do not add up to one */
+        for (i = 1; i < 4; i++) {
+            fmt_count(have[i] ? sum[i] : NAN, buf, sizeof(buf));
+            fprintf(out, "<th>%s</th>", buf);
+        }
+        fputs("</tr></tfoot>\n</table>\n", out);
+    }
+    fputs("<div class=\"cards\">\n", out);
+    fmt_usd(total, buf, sizeof(buf));
+    html_card(out, "total cost", buf, NULL);
+    if (!isnan(od)) {
+        fmt_usd(od, buf, sizeof(buf));
+        html_card(out, "on-demand equivalent", buf, "every node at its on-demand price");
+    }
+    if (!isnan(savings) && savings != 0) {
+        fmt_usd(savings, buf, sizeof(buf));
+        if (od > 0)
+            snprintf(note, sizeof(note), "%.1f%% of the on-demand equivalent",
+                     100 * savings / od);
+        html_card(out, "savings vs on-demand", buf, od > 0 ? note : NULL);
+    }
+    fputs("</div>\n", out);
+}
+
+/* The counts of summary.json's "events" the page explains, in page order. */
+static const struct {
+    const char *key, *label, *meaning;
+} html_events[] = {
+    {"cold_starts", "cold starts",
+     "replicas started during the run: image pull, model load and readiness before serving"},
+    {"scale_ups", "scale-ups", "times the autoscaler raised the number of replicas"},
+    {"scale_downs", "scale-downs", "times the autoscaler lowered it"},
+    {"hpa_syncs", "HPA syncs", "autoscaler evaluations (one per sync period)"},
+    {"activations", "activations", "replicas started from zero when traffic came back"},
+    {"scale_to_zero", "scale to zero", "times the replicas went down to none"},
+    {"preemptions", "replicas preempted",
+     "replicas on spot nodes given an interruption notice, and replaced"},
+    {"requeued", "requests requeued",
+     "requests still running when their node went, sent back to the queue"},
+    {"lost_tokens", "tokens lost", "KV-cache tokens of requeued requests, computed again"},
+};
+
+/* The "Autoscaling and reliability" section from "events": the counts above
+ * with their meaning, then any other count under its own name.  Written only
+ * when the run reports events; a run where none happened gets one line. */
+static void html_events_section(FILE *out, json_t *s)
+{
+    json_t *events = report_summary_get(s, "events"), *v;
+    const char *key;
+    bool any = false, nonzero = false;
+    char buf[64];
+    size_t i;
+
+    json_object_foreach(events, key, v) {
+        if (json_is_number(v)) {
+            any = true;
+            nonzero = nonzero || json_number_value(v) != 0;
+        }
+    }
+    if (!any)
+        return;
+    fputs("<h2>Autoscaling and reliability</h2>\n", out);
+    if (!nonzero) {
+        fputs("<p>No cold starts, scaling, spot interruptions or requeued requests in this "
+              "run.</p>\n",
+              out);
+        return;
+    }
+    fputs("<table>\n<tbody>\n", out);
+    for (i = 0; i < sizeof(html_events) / sizeof(html_events[0]); i++) {
+        v = json_object_get(events, html_events[i].key);
+        if (!json_is_number(v))
+            continue;
+        fmt_count(json_number_value(v), buf, sizeof(buf));
+        html_figure_row(out, html_events[i].label, buf, html_events[i].meaning);
+    }
+    json_object_foreach(events, key, v) {
+        bool explained = false;
+
+        for (i = 0; i < sizeof(html_events) / sizeof(html_events[0]) && !explained; i++)
+            explained = strcmp(key, html_events[i].key) == 0;
+        if (explained || !json_is_number(v))
+            continue;
+        fmt_count(json_number_value(v), buf, sizeof(buf));
+        html_figure_row(out, key, buf, NULL);
+    }
+    fputs("</tbody>\n</table>\n", out);
+}
+
+/* The "Response cache" section, written only when the run had a cache. */
+static void html_cache(FILE *out, json_t *s)
+{
+    double lookups = report_summary_num(s, "cache.lookups");
+    double hits = report_summary_num(s, "cache.hits");
+    double ratio = report_summary_num(s, "cache.hit_ratio");
+    double ratio_all = report_summary_num(s, "cache.hit_ratio_all");
+    double tokens = report_summary_num(s, "cache.tokens_saved");
+    double gpu_s = report_summary_num(s, "cache.gpu_s_saved");
+    double evictions = report_summary_num(s, "cache.evictions");
+    char buf[96], num[64];
+
+    if (isnan(lookups) && isnan(hits) && isnan(ratio) && isnan(ratio_all) && isnan(tokens) &&
+        isnan(gpu_s) && isnan(evictions))
+        return;
+    fputs("<h2>Response cache</h2>\n<table>\n<tbody>\n", out);
+    if (!isnan(ratio)) {
+        snprintf(buf, sizeof(buf), "%.1f%%", 100 * ratio);
+        html_figure_row(out, "hit ratio (lookups)", buf,
+                        "requests answered by the cache, among those looked up");
+    }
+    if (!isnan(ratio_all)) {
+        snprintf(buf, sizeof(buf), "%.1f%%", 100 * ratio_all);
+        html_figure_row(out, "hit ratio (all requests)", buf,
+                        "requests answered by the cache, among all that arrived");
+    }
+    if (!isnan(lookups)) {
+        fmt_count(lookups, buf, sizeof(buf));
+        html_figure_row(out, "lookups", buf, "requests eligible for the cache");
+    }
+    if (!isnan(hits)) {
+        fmt_count(hits, buf, sizeof(buf));
+        html_figure_row(out, "hits", buf, "requests that never reached a replica");
+    }
+    if (!isnan(tokens)) {
+        fmt_count(round(tokens), buf, sizeof(buf));
+        html_figure_row(out, "tokens saved", buf, "prompt and output tokens not computed");
+    }
+    if (!isnan(gpu_s)) {
+        fmt_count(round(gpu_s), num, sizeof(num));
+        snprintf(buf, sizeof(buf), "%s s (%.2f GPU-hours)", num, gpu_s / 3600);
+        html_figure_row(out, "GPU time saved", buf,
+                        "tokens saved times the run's busy GPU-seconds per token");
+    }
+    if (!isnan(evictions)) {
+        fmt_count(evictions, buf, sizeof(buf));
+        html_figure_row(out, "evictions", buf, "entries dropped to stay within capacity");
+    }
+    fputs("</tbody>\n</table>\n", out);
 }
 
 /* Visit every leaf under NODE, whose dotted path is path[0..len), that the
@@ -239,7 +572,7 @@ static size_t html_extra_leaves(FILE *out, json_t *node, char *path, size_t len,
         }
         return n;
     }
-    if (report_summary_known(path))
+    if (report_summary_known(path, node))
         return 0;
     if (out != NULL) {
         fmt_json(node, buf, sizeof(buf));
@@ -328,7 +661,10 @@ static void html_page(FILE *out, json_t *s, const bool drawn[REPORT_NCHARTS],
     fprintf(out, ": %s of simulated time, seed %s.</p>\n", dur, seed);
     html_headline(out, s);
     html_latency(out, s);
-    html_charts(out, drawn, t, cdf);
+    html_cost(out, s);
+    html_events_section(out, s);
+    html_cache(out, s);
+    html_charts(out, s, drawn, t, cdf);
     html_extras(out, s);
     html_footer(out, s);
     fputs("</body>\n</html>\n", out);

@@ -1,7 +1,8 @@
 /* report_input.c -- reading and checking what a run wrote (see report_int.h).
  *
  * summary.json is parsed with jansson and checked against sum_keys, the keys
- * the page shows in their own places.  timeline.csv and latency_cdf.csv are
+ * the page shows in their own places (a "*" in a key stands for any one key,
+ * a pool's name for instance).  timeline.csv and latency_cdf.csv are
  * read by one small CSV reader that finds the wanted columns by the header
  * line and checks every row; each file adds its own row checks.  Every error
  * names the file, and the line or key at fault. */
@@ -22,11 +23,16 @@
 enum sum_type { SUM_NUMBER, SUM_NUMBER_OR_NULL, SUM_STRING, SUM_BOOL };
 
 /* A key of summary.json that the page shows in its own place.  Every leaf
- * not listed here goes to the generic "other figures" tables. */
+ * not listed here goes to the generic "other figures" tables.  A key with a
+ * "*" segment matches every member of the object there and is optional.  A
+ * lenient key is never an error: it is shown (and so known) only when its
+ * value has the type, which lets the page take in keys a later llmsim adds
+ * to a section it shows as a list (events). */
 struct sum_key {
-    const char *path; /* dotted: "latency_s.ttft.p99" */
+    const char *path; /* dotted: "latency_s.ttft.p99", "pools.*.cost_usd" */
     enum sum_type type;
     bool optional;
+    bool lenient;
 };
 
 static const struct sum_key sum_keys[] = {
@@ -64,6 +70,33 @@ static const struct sum_key sum_keys[] = {
     {.path = "throughput.output_tokens_per_s", .type = SUM_NUMBER},
     {.path = "cost_usd.total", .type = SUM_NUMBER},
     {.path = "cost_usd.per_1k_requests", .type = SUM_NUMBER},
+    /* Node pools (the Cost section). */
+    {.path = "cost_usd.by_pool.*", .type = SUM_NUMBER, .optional = true},
+    {.path = "cost_usd.on_demand_equivalent", .type = SUM_NUMBER, .optional = true},
+    {.path = "cost_usd.savings_vs_on_demand", .type = SUM_NUMBER, .optional = true},
+    {.path = "pools.*.cost_usd", .type = SUM_NUMBER, .optional = true},
+    {.path = "pools.*.node_hours", .type = SUM_NUMBER, .optional = true},
+    {.path = "pools.*.nodes_max", .type = SUM_NUMBER, .optional = true},
+    {.path = "pools.*.provisioned", .type = SUM_NUMBER, .optional = true},
+    {.path = "pools.*.removed_idle", .type = SUM_NUMBER, .optional = true},
+    {.path = "pools.*.preemptions", .type = SUM_NUMBER, .optional = true},
+    /* Autoscaling and reliability: the documented counts, then any other. */
+    {.path = "events.cold_starts", .type = SUM_NUMBER, .optional = true},
+    {.path = "events.scale_ups", .type = SUM_NUMBER, .optional = true},
+    {.path = "events.scale_downs", .type = SUM_NUMBER, .optional = true},
+    {.path = "events.hpa_syncs", .type = SUM_NUMBER, .optional = true},
+    {.path = "events.preemptions", .type = SUM_NUMBER, .optional = true},
+    {.path = "events.requeued", .type = SUM_NUMBER, .optional = true},
+    {.path = "events.lost_tokens", .type = SUM_NUMBER, .optional = true},
+    {.path = "events.*", .type = SUM_NUMBER, .lenient = true},
+    /* The response cache, present when one is configured. */
+    {.path = "cache.lookups", .type = SUM_NUMBER, .optional = true},
+    {.path = "cache.hits", .type = SUM_NUMBER, .optional = true},
+    {.path = "cache.hit_ratio", .type = SUM_NUMBER, .optional = true},
+    {.path = "cache.hit_ratio_all", .type = SUM_NUMBER, .optional = true},
+    {.path = "cache.tokens_saved", .type = SUM_NUMBER, .optional = true},
+    {.path = "cache.gpu_s_saved", .type = SUM_NUMBER, .optional = true},
+    {.path = "cache.evictions", .type = SUM_NUMBER, .optional = true},
     {.path = "gpu_hours", .type = SUM_NUMBER},
     {.path = "slo.ttft_s", .type = SUM_NUMBER_OR_NULL},
     {.path = "slo.tpot_s", .type = SUM_NUMBER_OR_NULL},
@@ -154,16 +187,68 @@ static int summary_missing(json_t *root, const char *file, const char *path, str
     return err_at(e, file, 0, "missing key \"%s\"", path);
 }
 
+static const char *const sum_type_names[] = {
+    [SUM_NUMBER] = "a number",
+    [SUM_NUMBER_OR_NULL] = "a number or null",
+    [SUM_STRING] = "a string",
+    [SUM_BOOL] = "a boolean",
+};
+
+/* Whether V has TYPE. */
+static bool sum_type_ok(const json_t *v, enum sum_type type)
+{
+    switch (type) {
+    case SUM_NUMBER: return json_is_number(v);
+    case SUM_NUMBER_OR_NULL: return json_is_number(v) || json_is_null(v);
+    case SUM_STRING: return json_is_string(v);
+    case SUM_BOOL: return json_is_boolean(v);
+    }
+    return false;
+}
+
+/* Check the values under NODE (at dotted PATH, path[0..len) of cap bytes)
+ * that the rest of K's pattern, PAT, names: a "*" segment stands for every
+ * member of an object.  A value along the way that is not an object counts
+ * as absent, as for report_summary_get().  Returns 0, or -1 with an
+ * ERR_INPUT naming FILE and the mistyped key. */
+static int summary_check_pattern(json_t *node, const char *pat, char *path, size_t len,
+                                 size_t cap, const struct sum_key *k, const char *file,
+                                 struct err *e)
+{
+    const char *dot = strchr(pat, '.');
+    size_t n = dot != NULL ? (size_t)(dot - pat) : strlen(pat), used;
+    const char *key;
+    char seg[128];
+    json_t *v;
+
+    if (!json_is_object(node) || n >= sizeof(seg))
+        return 0;
+    memcpy(seg, pat, n);
+    seg[n] = '\0';
+    json_object_foreach(node, key, v) {
+        if (strcmp(seg, "*") != 0 && strcmp(seg, key) != 0)
+            continue;
+        used = (size_t)snprintf(path + len, cap - len, ".%s", key);
+        if (used >= cap - len)
+            used = cap - len - 1; /* a name too long for messages: cut */
+        if (dot != NULL) {
+            if (summary_check_pattern(v, dot + 1, path, len + used, cap, k, file, e) != 0)
+                return -1;
+        } else if (!k->lenient && !sum_type_ok(v, k->type)) {
+            return err_at(e, file, 0, "key \"%s\" should be %s, not %s", path + 1,
+                          sum_type_names[k->type], report_summary_kind(v));
+        }
+        path[len] = '\0';
+    }
+    return 0;
+}
+
 /* Check that every required key of sum_keys is present in ROOT with its
- * type.  Returns 0, or -1 with an ERR_INPUT naming FILE and the key. */
+ * type, and every optional one present has it.  Returns 0, or -1 with an
+ * ERR_INPUT naming FILE and the key. */
 static int summary_check(json_t *root, const char *file, struct err *e)
 {
-    static const char *const wanted[] = {
-        [SUM_NUMBER] = "a number",
-        [SUM_NUMBER_OR_NULL] = "a number or null",
-        [SUM_STRING] = "a string",
-        [SUM_BOOL] = "a boolean",
-    };
+    char path[512];
     size_t i;
 
     if (!json_is_object(root))
@@ -171,23 +256,23 @@ static int summary_check(json_t *root, const char *file, struct err *e)
                       report_summary_kind(root));
     for (i = 0; i < SUM_NKEYS; i++) {
         const struct sum_key *k = &sum_keys[i];
-        json_t *v = report_summary_get(root, k->path);
-        bool ok = false;
+        json_t *v;
 
+        if (strchr(k->path, '*') != NULL) {
+            path[0] = '\0';
+            if (summary_check_pattern(root, k->path, path, 0, sizeof(path), k, file, e) != 0)
+                return -1;
+            continue;
+        }
+        v = report_summary_get(root, k->path);
         if (v == NULL) {
             if (k->optional)
                 continue;
             return summary_missing(root, file, k->path, e);
         }
-        switch (k->type) {
-        case SUM_NUMBER: ok = json_is_number(v); break;
-        case SUM_NUMBER_OR_NULL: ok = json_is_number(v) || json_is_null(v); break;
-        case SUM_STRING: ok = json_is_string(v); break;
-        case SUM_BOOL: ok = json_is_boolean(v); break;
-        }
-        if (!ok)
-            return err_at(e, file, 0, "key \"%s\" should be %s, not %s", k->path, wanted[k->type],
-                          report_summary_kind(v));
+        if (!sum_type_ok(v, k->type))
+            return err_at(e, file, 0, "key \"%s\" should be %s, not %s", k->path,
+                          sum_type_names[k->type], report_summary_kind(v));
     }
     return 0;
 }
@@ -218,13 +303,37 @@ json_t *report_summary_load(const char *file, struct err *e)
     return root;
 }
 
-/* Whether dotted PATH is a key the page shows in its own place. */
-bool report_summary_known(const char *path)
+/* Whether dotted PATH matches PATTERN, where a "*" segment matches any one
+ * non-empty segment. */
+static bool path_matches(const char *pattern, const char *path)
+{
+    while (*pattern != '\0' && *path != '\0') {
+        size_t pn = strcspn(pattern, "."), n = strcspn(path, ".");
+
+        if (!(pn == 1 && *pattern == '*') && (pn != n || strncmp(pattern, path, n) != 0))
+            return false;
+        if (n == 0)
+            return false;
+        pattern += pn;
+        path += n;
+        if ((*pattern == '.') != (*path == '.'))
+            return false;
+        if (*pattern == '.') {
+            pattern++;
+            path++;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* Whether dotted PATH, holding V, is a key the page shows in its own place. */
+bool report_summary_known(const char *path, const json_t *v)
 {
     size_t i;
 
     for (i = 0; i < SUM_NKEYS; i++)
-        if (strcmp(sum_keys[i].path, path) == 0)
+        if (path_matches(sum_keys[i].path, path) &&
+            (!sum_keys[i].lenient || sum_type_ok(v, sum_keys[i].type)))
             return true;
     return false;
 }
@@ -311,18 +420,22 @@ static int csv_number(const char *text, double *out)
     return 0;
 }
 
+/* Called with the header line, after the wanted columns were found, to note
+ * further columns by their names.  Returns 0, or -1 with e set. */
+typedef int (*csv_header_fn)(void *ctx, const struct csv *c, struct err *e);
+
 /* Called for each data row with the values of the wanted columns (NAN for an
  * empty optional field).  Returns 0, or -1 with e set. */
 typedef int (*csv_row_fn)(void *ctx, const struct csv *c, const struct csv_col *cols,
                           const double *vals, struct err *e);
 
-/* Read PATH: locate COLS by the header line, check that every row has as many
- * fields as the header and that the wanted numeric fields are numbers, and
- * pass each row to ROW.  Other columns are ignored.  Returns 0, or -1 with e
- * set: ERR_SYSTEM when the file cannot be read, ERR_INPUT as "PATH:LINE: ..."
- * for bad content. */
-static int csv_read(const char *path, struct csv_col *cols, size_t ncols, csv_row_fn row,
-                    void *ctx, struct err *e)
+/* Read PATH: locate COLS by the header line (then pass it to HEADER, when
+ * not NULL), check that every row has as many fields as the header and that
+ * the wanted numeric fields are numbers, and pass each row to ROW.  Other
+ * columns are ignored.  Returns 0, or -1 with e set: ERR_SYSTEM when the
+ * file cannot be read, ERR_INPUT as "PATH:LINE: ..." for bad content. */
+static int csv_read(const char *path, struct csv_col *cols, size_t ncols, csv_header_fn header,
+                    csv_row_fn row, void *ctx, struct err *e)
 {
     struct csv c = {.path = path};
     double vals[16];
@@ -351,6 +464,8 @@ static int csv_read(const char *path, struct csv_col *cols, size_t ncols, csv_ro
         }
         cols[i].index = j;
     }
+    if (header != NULL && header(ctx, &c, e) != 0)
+        goto err;
     while ((got = csv_next(&c, e)) == 1) {
         if (c.nfields != header_n) {
             err_at(e, path, c.line, "%zu fields, but the header has %zu", c.nfields, header_n);
@@ -380,13 +495,62 @@ err:
     return rc;
 }
 
-/* csv_row_fn for timeline.csv: times must increase row by row. */
+/* Reading timeline.csv: the result, and the names of its node columns
+ * (t->pool_cols[i] is pool_names[i]), for messages. */
+struct timeline_read {
+    struct report_timeline *t;
+    char pool_names[REPORT_MAX_POOL_COLUMNS][64];
+};
+
+/* csv_header_fn for timeline.csv: note the "nodes" and "nodes_POOL"
+ * columns, those of runs with node pools. */
+static int timeline_header(void *ctx, const struct csv *c, struct err *e)
+{
+    struct timeline_read *r = ctx;
+    struct report_timeline *t = r->t;
+    size_t j;
+
+    (void)e;
+    for (j = 0; j < c->nfields; j++) {
+        const char *name = c->fields[j];
+
+        if (strcmp(name, "nodes") == 0) {
+            t->nodes_col = (int)j + 1;
+        } else if (strncmp(name, "nodes_", 6) == 0 && name[6] != '\0' &&
+                   t->npool_cols < REPORT_MAX_POOL_COLUMNS) {
+            snprintf(r->pool_names[t->npool_cols], sizeof(r->pool_names[0]), "%s", name);
+            t->pool_cols[t->npool_cols++] = (int)j + 1;
+        }
+    }
+    return 0;
+}
+
+/* Check that field COL (numbered from 1) of the row in C is a number. */
+static int timeline_node_field(const struct csv *c, int col, const char *name, struct err *e)
+{
+    const char *text = c->fields[col - 1];
+    double v;
+
+    if (csv_number(text, &v) != 0)
+        return err_at(e, c->path, c->line, "column %s: \"%.40s\" is not a number", name, text);
+    return 0;
+}
+
+/* csv_row_fn for timeline.csv: times must increase row by row; node counts,
+ * when there are any, must be numbers. */
 static int timeline_row(void *ctx, const struct csv *c, const struct csv_col *cols,
                         const double *vals, struct err *e)
 {
-    struct report_timeline *t = ctx;
+    struct timeline_read *r = ctx;
+    struct report_timeline *t = r->t;
     double time_s = vals[0];
+    size_t i;
 
+    if (t->nodes_col > 0 && timeline_node_field(c, t->nodes_col, "nodes", e) != 0)
+        return -1;
+    for (i = 0; i < t->npool_cols; i++)
+        if (timeline_node_field(c, t->pool_cols[i], r->pool_names[i], e) != 0)
+            return -1;
     if (t->rows > 0 && !(time_s > t->last_s))
         return err_at(e, c->path, c->line, "time_s %g does not follow the previous row's %g", time_s,
                       t->last_s);
@@ -418,9 +582,11 @@ int report_timeline_load(const char *path, struct report_timeline *t, struct err
         {.name = "ttft_p50_s", .type = COL_NUMBER_OR_EMPTY},
         {.name = "ttft_p99_s", .type = COL_NUMBER_OR_EMPTY},
     };
+    struct timeline_read r = {.t = t};
 
     memset(t, 0, sizeof(*t));
-    return csv_read(path, cols, sizeof(cols) / sizeof(cols[0]), timeline_row, t, e);
+    return csv_read(path, cols, sizeof(cols) / sizeof(cols[0]), timeline_header, timeline_row,
+                    &r, e);
 }
 
 /* The metrics of latency_cdf.csv, in the order of the latency table. */
@@ -459,5 +625,5 @@ int report_cdf_load(const char *path, struct report_cdf_counts *n, struct err *e
     };
 
     memset(n, 0, sizeof(*n));
-    return csv_read(path, cols, sizeof(cols) / sizeof(cols[0]), cdf_row, n, e);
+    return csv_read(path, cols, sizeof(cols) / sizeof(cols[0]), NULL, cdf_row, n, e);
 }

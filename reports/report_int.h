@@ -27,11 +27,22 @@ extern const char report_tpl_report_css[];
 
 /* ---- the inputs (report_input.c) ----------------------------------------- */
 
-/* What the charts need to know about timeline.csv: its number of rows and
- * the time_s of its first, second and last rows (0 where there is none). */
+/* At most this many nodes_POOL columns of timeline.csv are checked and
+ * drawn; further ones are ignored. */
+#define REPORT_MAX_POOL_COLUMNS 32
+
+/* What the charts need to know about timeline.csv: its number of rows, the
+ * time_s of its first, second and last rows (0 where there is none) and
+ * where the node counts are.  Columns are numbered from 1, as gnuplot does;
+ * 0 means absent.  nodes_col is "nodes" (all pools); pool_cols are the
+ * "nodes_POOL" columns, one per node pool, in header order.  Timelines of
+ * runs before node pools have none of them. */
 struct report_timeline {
     size_t rows;
     double first_s, second_s, last_s;
+    int nodes_col;
+    size_t npool_cols;
+    int pool_cols[REPORT_MAX_POOL_COLUMNS];
 };
 
 /* The metrics of latency_cdf.csv, in the order of the latency table:
@@ -63,12 +74,13 @@ double report_summary_num(json_t *root, const char *path);
 /* "a string", "null" ...: the kind of V, for messages. */
 const char *report_summary_kind(const json_t *v);
 
-/* Whether dotted PATH is a key of summary.json that the page shows in its
- * own place (and so not among the "other figures"). */
-bool report_summary_known(const char *path);
+/* Whether dotted PATH, whose value is V, is a key of summary.json that the
+ * page shows in its own place (and so not among the "other figures"). */
+bool report_summary_known(const char *path, const json_t *v);
 
 /* Read and check PATH (timeline.csv) into T: the wanted columns present and
- * numeric, time_s increasing row by row.  Returns 0, or -1 with e set:
+ * numeric, time_s increasing row by row, the node columns (when present)
+ * numeric.  Returns 0, or -1 with e set:
  * ERR_SYSTEM when the file cannot be read, ERR_INPUT as "PATH:LINE: ..." for
  * bad content. */
 int report_timeline_load(const char *path, struct report_timeline *t, struct err *e);
@@ -92,8 +104,13 @@ struct report_chart {
 };
 
 /* The charts of the page, in page order; drawn[] arrays are indexed alike. */
-#define REPORT_NCHARTS 4
+#define REPORT_NCHARTS 5
 extern const struct report_chart report_charts[];
+
+/* The index in report_charts of "Nodes by pool", drawn only when timeline.csv
+ * has node columns; its caption is completed from the summary (preemptions,
+ * cold starts). */
+#define REPORT_CHART_NODES 1
 
 /* Draw in DIR every chart the data allows and set drawn[i] for each chart of
  * report_charts that came out.  Charts of an earlier report are removed

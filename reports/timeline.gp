@@ -5,6 +5,9 @@
 #   @XSCALE@      seconds per unit of the time axis (60 or 3600)
 #   @XUNIT@       that unit's name ("minutes" or "hours")
 #   @INTERVAL_S@  length of one timeline interval in seconds
+#   @NODE_COLUMNS@  numbers of the columns holding nodes up per pool
+#                 ("nodes_POOL"), or of "nodes" alone, separated by spaces;
+#                 empty when the run has no node columns (no nodes chart)
 # Columns are found by their header names, so appended columns do no harm.
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
     set terminal pngcairo size 960,400 noenhanced font "sans,10"
@@ -44,6 +47,37 @@ plot "timeline.csv" using (t(column("time_s"))):(column("arrivals") / @INTERVAL_
 unset y2tics
 unset y2label
 set border 3
+
+# (b) nodes up in each pool, stacked, so the top is all pools together, with
+# the replicas over them.  The pool columns come by number and their names
+# from the header line, so no name from the run enters this script.
+NODE_COLS = "@NODE_COLUMNS@"
+if (words(NODE_COLS) > 0) {
+    set output "chart_nodes.png"
+    set title "Nodes by pool, and replicas"
+    set ylabel "nodes, replicas"
+    set yrange [0:*]
+    set style fill solid 1.0 border lc rgb "#ffffff"
+    node_col(i) = int(word(NODE_COLS, i))
+    stacked(i) = sum [k = 1:i] column(node_col(k))
+    pool_name(h) = h eq "nodes" ? "nodes (all pools)" : (h[1:6] eq "nodes_" ? h[7:*] : h)
+    POOL_COLORS = "#9db7dd #c1b6dd #b4dbe8 #d3c2ab #e9c3df #c9c9c9 #e3d9a6 #e3a9ab"
+    pool_color(i) = word(POOL_COLORS, (i - 1) % words(POOL_COLORS) + 1)
+    # Whole nodes: a tic per node while they are few.
+    stats "timeline.csv" using (stacked(words(NODE_COLS))) name "NODES" nooutput
+    TOP = NODES_max > DESIRED_max ? NODES_max : DESIRED_max
+    TOP = TOP > READY_max ? TOP : READY_max
+    if (TOP <= 10) { set ytics 1 } else { set ytics autofreq }
+    plot for [i = words(NODE_COLS):1:-1] "timeline.csv" \
+            using (t(column("time_s"))):(stacked(i)) \
+            with fillsteps lc rgb pool_color(i) title pool_name(columnhead(node_col(i))), \
+         "" using (t(column("time_s"))):(column("replicas_desired")) \
+            with steps lw 2 dt 2 lc rgb "#dd8452" title "replicas desired", \
+         "" using (t(column("time_s"))):(column("replicas_ready")) \
+            with steps lw 2 lc rgb "#55a868" title "replicas ready"
+    set style fill empty
+    set ytics autofreq
+}
 
 # (c) queue length and running requests at the end of each interval.
 set output "chart_queue.png"

@@ -102,10 +102,14 @@ static void fixture_summary(const char *dir, const char *name, const char *gpu_h
 #define GPU_HOURS "\"gpu_hours\":8.25,"
 
 /* timeline.csv with ROWS intervals of INTERVAL_S seconds; EXTRA_COLUMN adds
- * a trailing text column the report does not know. */
-static void fixture_timeline(const char *dir, int rows, double interval_s, bool extra_column)
+ * a trailing text column the report does not know.  With POOL_A (and
+ * POOL_B, when not NULL) the columns of a run with node pools follow
+ * ttft_p99_s: nodes, then nodes_POOL_A and nodes_POOL_B, sharing the ready
+ * replicas between them, one node each. */
+static void fixture_timeline_pools(const char *dir, int rows, double interval_s,
+                                   bool extra_column, const char *pool_a, const char *pool_b)
 {
-    size_t cap = 256 + (size_t)rows * 256, used;
+    size_t cap = 512 + (size_t)rows * 256, used;
     char *text = malloc(cap);
     double cost = 0;
     int i;
@@ -114,8 +118,13 @@ static void fixture_timeline(const char *dir, int rows, double interval_s, bool 
     used = (size_t)snprintf(text, cap,
                             "time_s,arrivals,completed,rejected,timed_out,queue_len,running,"
                             "replicas_desired,replicas_ready,kv_util,busy_frac,cost_usd,"
-                            "ttft_p50_s,ttft_p99_s%s\n",
+                            "ttft_p50_s,ttft_p99_s%s",
                             extra_column ? ",pool" : "");
+    if (pool_a != NULL)
+        used += (size_t)snprintf(text + used, cap - used, ",nodes,nodes_%s", pool_a);
+    if (pool_a != NULL && pool_b != NULL)
+        used += (size_t)snprintf(text + used, cap - used, ",nodes_%s", pool_b);
+    used += (size_t)snprintf(text + used, cap - used, "\n");
     for (i = 0; i < rows; i++) {
         double load = 1 + sin(i * 6.283 / rows * 2);
         int arrivals = (int)(load * 60 * interval_s / 60);
@@ -124,14 +133,26 @@ static void fixture_timeline(const char *dir, int rows, double interval_s, bool 
 
         cost += ready * 2.5 * interval_s / 3600;
         used += (size_t)snprintf(text + used, cap - used,
-                                 "%g,%d,%d,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.4f,%s,%s%s\n",
+                                 "%g,%d,%d,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.4f,%s,%s%s",
                                  i * interval_s, arrivals, arrivals - 1, i % 7 == 0, 0,
                                  (int)(load * 8) % 13, ready * 8, desired, ready, load / 2.2,
                                  load / 2.1, cost, i % 5 == 0 ? "" : "0.15",
                                  i % 5 == 0 ? "" : "0.43", extra_column ? ",a100" : "");
+        if (pool_a != NULL && pool_b != NULL)
+            used += (size_t)snprintf(text + used, cap - used, ",%d,%d,%d", ready, (ready + 1) / 2,
+                                     ready - (ready + 1) / 2);
+        else if (pool_a != NULL)
+            used += (size_t)snprintf(text + used, cap - used, ",%d,%d", ready, ready);
+        used += (size_t)snprintf(text + used, cap - used, "\n");
     }
     fixture_write(dir, "timeline.csv", text);
     free(text);
+}
+
+/* timeline.csv as llmsim wrote it before node pools. */
+static void fixture_timeline(const char *dir, int rows, double interval_s, bool extra_column)
+{
+    fixture_timeline_pools(dir, rows, interval_s, extra_column, NULL, NULL);
 }
 
 /* latency_cdf.csv with a smooth CDF per metric around its median. */
@@ -235,6 +256,44 @@ static void assert_pngs(const char *dir, const char *html, bool timeline_charts)
         free(png);
     }
 }
+
+/* Assert that the nodes chart is in the page and DIR as a PNG of reasonable
+ * size, or say why the check is skipped. */
+static void assert_nodes_png(const char *dir, const char *html)
+{
+    static const unsigned char magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t len;
+    char *png;
+
+    if (!gnuplot_installed()) {
+        printf("check_report: gnuplot not installed: skipping the nodes chart check\n");
+        return;
+    }
+    png = slurp(dir, "chart_nodes.png", &len);
+    ck_assert_msg(png != NULL, "chart_nodes.png not written");
+    ck_assert_msg(len > 4000, "chart_nodes.png is only %zu bytes", len);
+    ck_assert_int_eq(memcmp(png, magic, sizeof(magic)), 0);
+    ck_assert_ptr_nonnull(strstr(html, "<img src=\"chart_nodes.png\""));
+    free(png);
+}
+
+/* The members of summary.json that a run with two node pools, an
+ * autoscaler, spot interruptions and a response cache adds (for
+ * fixture_summary's EXTRA): cost_usd again with its new keys (the later
+ * member wins), pools, events with one undocumented count, cache. */
+#define POOLS_SUMMARY                                                                           \
+    "\"cost_usd\":{\"total\":12.345,\"per_1k_requests\":10.29,"                                 \
+    "\"by_pool\":{\"spot\":3.0,\"ondemand\":9.345},\"on_demand_equivalent\":21.345,"            \
+    "\"savings_vs_on_demand\":9.0},\n"                                                          \
+    " \"pools\":{\"spot\":{\"cost_usd\":3.0,\"node_hours\":2.5,\"nodes_max\":4,"                \
+    "\"provisioned\":7,\"removed_idle\":3,\"preemptions\":2},"                                  \
+    "\"ondemand\":{\"cost_usd\":9.345,\"node_hours\":1.825,\"nodes_max\":3,"                    \
+    "\"provisioned\":5,\"removed_idle\":4,\"preemptions\":0}},\n"                               \
+    " \"events\":{\"cold_starts\":12,\"scale_ups\":9,\"scale_downs\":8,\"hpa_syncs\":4321,"     \
+    "\"preemptions\":3,\"requeued\":17,\"lost_tokens\":23456.0,\"activations\":2,"              \
+    "\"warm_pool_hits\":6},\n"                                                                  \
+    " \"cache\":{\"lookups\":1000,\"hits\":437,\"hit_ratio\":0.437,\"hit_ratio_all\":0.3541,"   \
+    "\"tokens_saved\":1234567.0,\"gpu_s_saved\":7384.5,\"evictions\":55},"
 
 /* ---- tests ----------------------------------------------------------------- */
 
@@ -485,21 +544,29 @@ START_TEST(test_extra_summary_sections)
     log_set_level(LOG_ERROR);
     fixture_summary(dir, "replay", GPU_HOURS,
                     "\"cost_usd\":{\"total\":12.345,\"per_1k_requests\":10.29,"
-                    "\"by_pool\":{\"a100\":7.5,\"h100\":4.845}},\n"
+                    "\"by_pool\":{\"a100\":7.5,\"h100\":4.845},\"reserved_usd\":2.25},\n"
                     " \"cache\":{\"hit_ratio\":0.4375,\"tiers\":[\"hbm\",\"<dram>\"]},\n"
-                    " \"events\":{\"cold_starts\":3},");
+                    " \"events\":{\"cold_starts\":3,\"by_reason\":{\"oom\":1}},");
     ck_assert_msg(report_write(dir, &e) == 0, "%s", e.msg);
     html = slurp(dir, "report.html", NULL);
     ck_assert_ptr_nonnull(html);
     ck_assert_ptr_nonnull(strstr(html, "Other figures"));
     ck_assert_ptr_nonnull(strstr(html, "<h3>cost_usd</h3>"));
-    ck_assert_ptr_nonnull(strstr(html, "<td>by_pool.a100</td><td>7.5</td>"));
-    ck_assert_ptr_nonnull(strstr(html, "<td>by_pool.h100</td><td>4.845</td>"));
-    ck_assert_ptr_nonnull(strstr(html, "<td>hit_ratio</td><td>0.4375</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<td>reserved_usd</td><td>2.25</td>"));
     ck_assert_ptr_nonnull(strstr(html, "<td>tiers[1]</td><td>&lt;dram&gt;</td>"));
-    ck_assert_ptr_nonnull(strstr(html, "<td>cold_starts</td><td>3</td>"));
-    /* Keys the page shows elsewhere are not repeated. */
+    ck_assert_ptr_nonnull(strstr(html, "<td>by_reason.oom</td><td>1</td>"));
+    /* Keys the page shows elsewhere are not repeated: the cost by pool is in
+     * the Cost section (a row per pool of by_pool when there is no "pools"),
+     * the hit ratio under Response cache, the cold starts under Autoscaling. */
     ck_assert_ptr_null(strstr(html, "<td>total</td>"));
+    ck_assert_ptr_null(strstr(html, "<td>by_pool.a100</td>"));
+    ck_assert_ptr_null(strstr(html, "<td>hit_ratio</td>"));
+    ck_assert_ptr_null(strstr(html, "<td>cold_starts</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>a100</td><td>$7.50</td><td>60.8%</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>h100</td><td>$4.84</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<td>hit ratio (lookups)</td><td>43.8%</td>"));
+    ck_assert_ptr_null(strstr(html, "hit ratio (all requests)"));
+    ck_assert_ptr_nonnull(strstr(html, "<td>cold starts</td><td>3</td>"));
     free(html);
     fixture_remove(dir);
 }
@@ -518,6 +585,216 @@ START_TEST(test_extra_timeline_column)
     ck_assert_ptr_nonnull(html);
     assert_pngs(dir, html, true);
     free(html);
+    fixture_remove(dir);
+}
+END_TEST
+
+START_TEST(test_pools_events_cache)
+{
+    char *dir = fixture_run();
+    struct err e = {0};
+    char *html, *cost, *events, *cache, *charts;
+
+    unsetenv("GNUPLOT");
+    fixture_summary(dir, "replay", GPU_HOURS, POOLS_SUMMARY);
+    fixture_timeline_pools(dir, 180, 60, false, "spot", "ondemand");
+    ck_assert_msg(report_write(dir, &e) == 0, "%s", e.msg);
+    html = slurp(dir, "report.html", NULL);
+    ck_assert_ptr_nonnull(html);
+    cost = strstr(html, "<h2>Cost</h2>");
+    events = strstr(html, "<h2>Autoscaling and reliability</h2>");
+    cache = strstr(html, "<h2>Response cache</h2>");
+    charts = strstr(html, "<h2>Charts</h2>");
+    ck_assert_ptr_nonnull(cost);
+    ck_assert_ptr_nonnull(events);
+    ck_assert_ptr_nonnull(cache);
+    ck_assert_ptr_nonnull(charts);
+    ck_assert(cost < events && events < cache && cache < charts);
+
+    /* Cost: a row per pool (cost, share, node-hours, per node-hour, max
+     * nodes, provisioned, removed idle, interruptions), the total, the
+     * on-demand equivalent and the savings. */
+    ck_assert_ptr_nonnull(strstr(cost, "<tr><td>spot</td><td>$3.00</td><td>24.3%</td><td>2.50</td>"
+                                       "<td>$1.20</td><td>4</td><td>7</td><td>3</td><td>2</td></tr>"));
+    ck_assert_ptr_nonnull(strstr(cost, "<tr><td>ondemand</td><td>$9.35</td><td>75.7%</td>"
+                                       "<td>1.82</td><td>$5.12</td><td>3</td><td>5</td><td>4</td>"
+                                       "<td>0</td></tr>"));
+    ck_assert_ptr_nonnull(strstr(cost, "<th>total</th><th>$12.35</th><th>100%</th><th>4.33</th>"
+                                       "<th>$2.85</th><th></th><th>12</th><th>7</th><th>2</th></tr>"));
+    ck_assert_ptr_nonnull(strstr(cost, "on-demand equivalent</div><div class=\"value\">$21.34"));
+    ck_assert_ptr_nonnull(strstr(cost, "savings vs on-demand</div><div class=\"value\">$9.00"));
+    ck_assert_ptr_nonnull(strstr(cost, "42.2% of the on-demand equivalent"));
+
+    /* Events, an undocumented one under its own name. */
+    ck_assert_ptr_nonnull(strstr(events, "<td>cold starts</td><td>12</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>scale-ups</td><td>9</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>scale-downs</td><td>8</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>HPA syncs</td><td>4,321</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>replicas preempted</td><td>3</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>requests requeued</td><td>17</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>tokens lost</td><td>23,456</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>activations</td><td>2</td>"));
+    ck_assert_ptr_nonnull(strstr(events, "<td>warm_pool_hits</td><td>6</td>"));
+
+    /* The cache. */
+    ck_assert_ptr_nonnull(strstr(cache, "<td>hit ratio (lookups)</td><td>43.7%</td>"));
+    ck_assert_ptr_nonnull(strstr(cache, "<td>hit ratio (all requests)</td><td>35.4%</td>"));
+    ck_assert_ptr_nonnull(strstr(cache, "<td>lookups</td><td>1,000</td>"));
+    ck_assert_ptr_nonnull(strstr(cache, "<td>hits</td><td>437</td>"));
+    ck_assert_ptr_nonnull(strstr(cache, "<td>tokens saved</td><td>1,234,567</td>"));
+    ck_assert_ptr_nonnull(strstr(cache, "<td>GPU time saved</td><td>7,385 s (2.05 GPU-hours)</td>"));
+    ck_assert_ptr_nonnull(strstr(cache, "<td>evictions</td><td>55</td>"));
+
+    /* Everything is shown in its place: nothing left for "Other figures". */
+    ck_assert_ptr_null(strstr(html, "Other figures"));
+
+    /* The nodes chart, right after arrivals and replicas, and its marks. */
+    if (gnuplot_installed()) {
+        char *fig = strstr(html, "<img src=\"chart_nodes.png\"");
+
+        ck_assert_ptr_nonnull(fig);
+        ck_assert_ptr_nonnull(strstr(fig, "Spot interruptions: 2 nodes (spot 2)."));
+        ck_assert_ptr_nonnull(strstr(fig, "Cold starts: 12 replicas started during the run."));
+        ck_assert_ptr_nonnull(strstr(html, "<img src=\"chart_arrivals.png\""));
+        ck_assert(strstr(html, "<img src=\"chart_arrivals.png\"") < fig);
+        ck_assert(fig < strstr(html, "<img src=\"chart_latency.png\""));
+    }
+    assert_nodes_png(dir, html);
+    assert_pngs(dir, html, true);
+    free(html);
+    fixture_remove(dir);
+}
+END_TEST
+
+/* A run from before node pools: no nodes chart, and none of the new
+ * sections, not even empty. */
+START_TEST(test_without_pools)
+{
+    char *dir = fixture_run();
+    struct err e = {0};
+    char path[4096];
+    char *html;
+
+    unsetenv("GNUPLOT");
+    /* A chart of an earlier report is not shown stale. */
+    fixture_write(dir, "chart_nodes.png", "stale");
+    ck_assert_msg(report_write(dir, &e) == 0, "%s", e.msg);
+    html = slurp(dir, "report.html", NULL);
+    ck_assert_ptr_nonnull(html);
+    snprintf(path, sizeof(path), "%s/chart_nodes.png", dir);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_assert_ptr_null(strstr(html, "chart_nodes.png"));
+    ck_assert_ptr_null(strstr(html, "<h2>Cost</h2>"));
+    ck_assert_ptr_null(strstr(html, "Autoscaling and reliability"));
+    ck_assert_ptr_null(strstr(html, "Response cache"));
+    ck_assert_ptr_null(strstr(html, "Spot interruptions"));
+    assert_pngs(dir, html, true);
+    free(html);
+    fixture_remove(dir);
+}
+END_TEST
+
+/* One pool, a static cluster: every event count zero, no savings. */
+START_TEST(test_one_pool_nothing_happened)
+{
+    char *dir = fixture_run();
+    struct err e = {0};
+    char *html, *cost;
+
+    unsetenv("GNUPLOT");
+    fixture_summary(dir, "replay", GPU_HOURS,
+                    "\"cost_usd\":{\"total\":12.345,\"per_1k_requests\":10.29,"
+                    "\"by_pool\":{\"default\":12.345},\"on_demand_equivalent\":12.345,"
+                    "\"savings_vs_on_demand\":0.0},\n"
+                    " \"pools\":{\"default\":{\"cost_usd\":12.345,\"node_hours\":2.41,"
+                    "\"nodes_max\":2,\"provisioned\":2,\"removed_idle\":0,\"preemptions\":0}},\n"
+                    " \"events\":{\"cold_starts\":0,\"scale_ups\":0,\"scale_downs\":0,"
+                    "\"hpa_syncs\":0,\"preemptions\":0,\"requeued\":0,\"lost_tokens\":0.0},");
+    fixture_timeline_pools(dir, 60, 60, false, "default", NULL);
+    ck_assert_msg(report_write(dir, &e) == 0, "%s", e.msg);
+    html = slurp(dir, "report.html", NULL);
+    ck_assert_ptr_nonnull(html);
+    cost = strstr(html, "<h2>Cost</h2>");
+    ck_assert_ptr_nonnull(cost);
+    ck_assert_ptr_nonnull(strstr(cost, "<tr><td>default</td><td>$12.35</td><td>100.0%</td>"));
+    ck_assert_ptr_nonnull(strstr(cost, "on-demand equivalent"));
+    ck_assert_ptr_null(strstr(html, "savings"));
+    ck_assert_ptr_nonnull(strstr(html, "<h2>Autoscaling and reliability</h2>\n<p>No cold starts"));
+    ck_assert_ptr_null(strstr(html, "<td>cold starts</td>"));
+    ck_assert_ptr_null(strstr(html, "Response cache"));
+    ck_assert_ptr_null(strstr(html, "class=\"mark\""));
+    ck_assert_ptr_null(strstr(html, "Other figures"));
+    assert_nodes_png(dir, html);
+    free(html);
+    fixture_remove(dir);
+}
+END_TEST
+
+/* Pool names come from the user's YAML: in the page they are escaped; in
+ * the chart they come from the CSV header, never through the script. */
+START_TEST(test_hostile_pool_name_escaped)
+{
+    char *dir = fixture_run();
+    struct err e = {0};
+    char *html;
+
+    unsetenv("GNUPLOT");
+    fixture_summary(dir, "replay", GPU_HOURS,
+                    "\"cost_usd\":{\"total\":12.345,\"per_1k_requests\":10.29,"
+                    "\"by_pool\":{\"<b>x</b>\":2.345,\"d'\\\"q\\\"\":10.0,\"<i>only</i>\":0.5}},\n"
+                    " \"pools\":{\"<b>x</b>\":{\"cost_usd\":2.345,\"node_hours\":1,"
+                    "\"nodes_max\":1,\"provisioned\":1,\"removed_idle\":0,\"preemptions\":1},"
+                    "\"d'\\\"q\\\"\":{\"cost_usd\":10.0,\"node_hours\":2,\"preemptions\":0}},\n"
+                    " \"events\":{\"<s>e</s>\":4},");
+    fixture_timeline_pools(dir, 120, 60, false, "<b>x</b>", "\"; set output '/tmp/x' #");
+    ck_assert_msg(report_write(dir, &e) == 0, "%s", e.msg);
+    html = slurp(dir, "report.html", NULL);
+    ck_assert_ptr_nonnull(html);
+    ck_assert_ptr_null(strstr(html, "<b>"));
+    ck_assert_ptr_null(strstr(html, "<i>"));
+    ck_assert_ptr_null(strstr(html, "<s>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>&lt;b&gt;x&lt;/b&gt;</td><td>$2.35</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>d&#39;&quot;q&quot;</td><td>$10.00</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>&lt;i&gt;only&lt;/i&gt;</td><td>$0.50</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<td>&lt;s&gt;e&lt;/s&gt;</td><td>4</td>"));
+    if (gnuplot_installed())
+        ck_assert_ptr_nonnull(strstr(html, "Spot interruptions: 1 node (&lt;b&gt;x&lt;/b&gt; 1)."));
+    assert_nodes_png(dir, html);
+    free(html);
+    fixture_remove(dir);
+}
+END_TEST
+
+START_TEST(test_bad_pools_input)
+{
+    char *dir = fixture_run();
+    struct err e = {0};
+    char want[4096];
+
+    fixture_summary(dir, "replay", GPU_HOURS,
+                    "\"pools\":{\"spot\":{\"cost_usd\":\"cheap\",\"node_hours\":1}},");
+    ck_assert_int_eq(report_write(dir, &e), -1);
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    ck_assert_msg(strstr(e.msg, "\"pools.spot.cost_usd\" should be a number, not a string") != NULL,
+                  "%s", e.msg);
+
+    fixture_summary(dir, "replay", GPU_HOURS, "\"cache\":{\"hits\":null},");
+    ck_assert_int_eq(report_write(dir, &e), -1);
+    ck_assert_msg(strstr(e.msg, "\"cache.hits\" should be a number, not null") != NULL, "%s",
+                  e.msg);
+
+    fixture_summary(dir, "replay", GPU_HOURS, POOLS_SUMMARY);
+    fixture_write(dir, "timeline.csv",
+                  "time_s,arrivals,completed,rejected,timed_out,queue_len,running,"
+                  "replicas_desired,replicas_ready,kv_util,busy_frac,cost_usd,ttft_p50_s,ttft_p99_s,"
+                  "nodes,nodes_spot,nodes_ondemand\n"
+                  "0,5,4,0,0,1,4,1,1,0.5,0.5,0.01,0.1,0.2,1,1,0\n"
+                  "60,5,4,0,0,1,4,1,1,0.5,0.5,0.02,,,2,1,one\n");
+    ck_assert_int_eq(report_write(dir, &e), -1);
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    snprintf(want, sizeof(want), "%s/timeline.csv:3: column nodes_ondemand: \"one\" is not a number",
+             dir);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "wanted %s in: %s", want, e.msg);
     fixture_remove(dir);
 }
 END_TEST
@@ -542,6 +819,11 @@ Suite *suite_report(void)
     tcase_add_test(tc, test_empty_timeline);
     tcase_add_test(tc, test_extra_summary_sections);
     tcase_add_test(tc, test_extra_timeline_column);
+    tcase_add_test(tc, test_pools_events_cache);
+    tcase_add_test(tc, test_without_pools);
+    tcase_add_test(tc, test_one_pool_nothing_happened);
+    tcase_add_test(tc, test_hostile_pool_name_escaped);
+    tcase_add_test(tc, test_bad_pools_input);
     suite_add_tcase(s, tc);
     return s;
 }
