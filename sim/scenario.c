@@ -9,6 +9,7 @@
 #include "common/duration.h"
 #include "common/log.h"
 #include "sim/autoscaler.h"
+#include "sim/instances.h"
 #include "sim/quantity.h"
 
 const char *const scenario_routing_names[] = {"round_robin", "least_outstanding", "power_of_two", "random",
@@ -59,16 +60,16 @@ static const char *const scenario_pricing_names[] = {"on_demand", "spot", "reser
 static int scenario_read_pool(struct scenario *s, const char *name, struct conf_node *map, struct pool_spec *p,
                               const char **fallback, struct err *e)
 {
-    static const char *const keys[] = {"gpus_per_node", "hourly_usd", "on_demand_hourly_usd", "pricing", "min_nodes",
-                                       "max_nodes", "provisioning", "idle_timeout", "share", "fallback", "spot",
-                                       NULL};
+    static const char *const keys[] = {"instance", "gpus_per_node", "hourly_usd", "on_demand_hourly_usd", "pricing",
+                                       "min_nodes", "max_nodes", "provisioning", "idle_timeout", "share", "fallback",
+                                       "spot", NULL};
     static const char *const spot_keys[] = {"interruptions_per_hour", "interruptions", "notice", "unavailable", NULL};
     const struct conf *c = s->conf;
     struct conf_node *spot = NULL, *times = NULL;
     long gpus = s->gpus_per_replica, min_nodes = 0, max_nodes = 1000;
     int pricing = PRICING_ON_DEMAND;
     char what[128];
-    bool has_price, has_od;
+    bool has_price;
     size_t i;
 
     snprintf(what, sizeof(what), "cluster.pools.%s", name);
@@ -88,16 +89,34 @@ static int scenario_read_pool(struct scenario *s, const char *name, struct conf_
         conf_get_map(c, map, "spot", &spot, e) < 0)
         return -1;
     has_price = conf_get(map, "hourly_usd") != NULL;
-    has_od = conf_get(map, "on_demand_hourly_usd") != NULL;
     p->hourly_usd = gpus * s->gpu_hourly_usd;
+    p->on_demand_hourly_usd = gpus * s->gpu_hourly_usd;
+    if (conf_get(map, "instance") != NULL) {
+        /* An instance type: its GPUs, its prices, its spot notice. */
+        struct instance_type it;
+        if (instance_from_conf(c, conf_get(map, "instance"), &it, e) < 0)
+            return -1;
+        snprintf(p->instance, sizeof(p->instance), "%s", it.name);
+        if (conf_get(map, "gpus_per_node") == NULL)
+            gpus = it.gpus;
+        p->on_demand_hourly_usd = it.on_demand_usd_h;
+        p->hourly_usd = pricing == PRICING_SPOT ? it.spot_usd_h : pricing == PRICING_RESERVED ? it.reserved_usd_h
+                                                                                              : it.on_demand_usd_h;
+        p->notice_s = it.spot_notice_s;
+        if (p->hourly_usd <= 0 && !has_price)
+            return conf_error(c, conf_get(map, "instance"), e,
+                              "%s: the catalog has no %s price for %s: give hourly_usd", what,
+                              scenario_pricing_names[pricing], it.name);
+    } else if (!has_price && pricing != PRICING_ON_DEMAND) {
+        return conf_error(c, map, e, "%s: a %s pool needs its hourly_usd (or an instance)", what,
+                          scenario_pricing_names[pricing]);
+    }
     if (conf_get_nonneg(c, map, "hourly_usd", &p->hourly_usd, e) < 0)
         return -1;
-    p->on_demand_hourly_usd = has_price && pricing == PRICING_ON_DEMAND ? p->hourly_usd : gpus * s->gpu_hourly_usd;
+    if (has_price && pricing == PRICING_ON_DEMAND && conf_get(map, "instance") == NULL)
+        p->on_demand_hourly_usd = p->hourly_usd;
     if (conf_get_nonneg(c, map, "on_demand_hourly_usd", &p->on_demand_hourly_usd, e) < 0)
         return -1;
-    if (!has_price && pricing != PRICING_ON_DEMAND)
-        return conf_error(c, map, e, "%s: a %s pool needs its hourly_usd", what, scenario_pricing_names[pricing]);
-    (void)has_od;
     if (gpus < s->gpus_per_replica || gpus > 64)
         return conf_error(c, conf_get(map, "gpus_per_node") ? conf_get(map, "gpus_per_node") : map, e,
                           "%s: gpus_per_node (%ld) must hold a replica's %d GPUs and be at most 64", what, gpus,

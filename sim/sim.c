@@ -176,10 +176,12 @@ static json_t *sim_summary(struct sim *s, double wall_s)
     if (sm != NULL) {
         /* Cost and nodes by pool, spot figures. */
         json_t *by_pool = json_object(), *pools = json_object(), *cost = json_object_get(sm, "cost_usd");
+        unsigned long long node_preemptions = 0;
         size_t i;
         for (i = 0; by_pool && pools && i < sc->npools; i++) {
             struct pool_totals pt;
             nodes_totals(cluster_nodes(s->cl), i, &pt);
+            node_preemptions += pt.preemptions;
             json_object_set_new(by_pool, sc->pools[i].name, sim_real(pt.cost_usd));
             json_object_set_new(pools, sc->pools[i].name,
                                 json_pack("{s:o,s:o,s:i,s:I,s:I,s:I}", "cost_usd", sim_real(pt.cost_usd), "node_hours",
@@ -191,7 +193,8 @@ static json_t *sim_summary(struct sim *s, double wall_s)
             json_object_set_new(cost, "on_demand_equivalent", sim_real(t.on_demand_usd)) != 0 ||
             json_object_set_new(cost, "savings_vs_on_demand", sim_real(t.on_demand_usd - t.cost_usd)) != 0 ||
             json_object_set_new(sm, "pools", pools) != 0 ||
-            json_object_set_new(json_object_get(sm, "events"), "preemptions", json_integer((json_int_t)t.preemptions)) != 0 ||
+            json_object_set_new(json_object_get(sm, "events"), "preemptions", json_integer((json_int_t)node_preemptions)) != 0 ||
+            json_object_set_new(json_object_get(sm, "events"), "replicas_preempted", json_integer((json_int_t)t.preemptions)) != 0 ||
             json_object_set_new(json_object_get(sm, "events"), "requeued", json_integer((json_int_t)t.requeued)) != 0 ||
             json_object_set_new(json_object_get(sm, "events"), "lost_tokens", sim_real(t.lost_tokens)) != 0) {
             json_decref(sm);

@@ -877,7 +877,8 @@ START_TEST(test_spot_interruption_requeue)
                   "    ondemand: {pricing: on_demand, gpus_per_node: 1, hourly_usd: 3, share: 0, provisioning: 60s,\n"
                   "               idle_timeout: 0}\n");
     ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 4);
-    ck_assert_double_eq(jget(sm, "events", "preemptions", NULL), 1);
+    ck_assert_double_eq(jget(sm, "events", "preemptions", NULL), 1);        /* nodes */
+    ck_assert_double_eq(jget(sm, "events", "replicas_preempted", NULL), 1); /* replicas on them */
     ck_assert_double_eq(jget(sm, "events", "requeued", NULL), 2);
     ck_assert(jget(sm, "events", "lost_tokens", NULL) > 2 * 100);
     ck_assert_double_eq(jget(sm, "events", "cold_starts", NULL), 1);
