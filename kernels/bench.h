@@ -65,8 +65,11 @@ void bench_settle(void);
 size_t bench_llc_bytes(void);
 
 /* How many copies of operands of BYTES each to cycle through so that they
- * together exceed twice the last-level cache and every run reads from
- * memory, not cache: at least 1, at most 64. */
+ * together exceed twice the last-level cache for each of the kernels'
+ * threads (kn_get_threads()), and every run reads from memory, not cache:
+ * at least 1, at most 64.  Per thread, because threads may sit on separate
+ * LLCs (the CCXs of an AMD EPYC each have their own L3) and each thread
+ * reads the same part of the operands on every run. */
 int bench_copies(double bytes);
 
 /* Cores OpenMP would use (the default thread count). */
@@ -120,8 +123,9 @@ struct bench_roofline {
 };
 
 /* Measure both on THREADS threads, reading an array of BYTES (rounded down
- * to whole AVX2 vectors) REPEAT times after a warm-up.  Returns 0, or -1 with
- * an ERR_SYSTEM when the array cannot be allocated. */
+ * to whole AVX2 vectors) REPEAT times after a warm-up; each figure is the
+ * best run.  Returns 0, or -1 with an ERR_SYSTEM when the array cannot be
+ * allocated. */
 int bench_roofline_measure(int threads, size_t bytes, int repeat, struct bench_roofline *r,
                            struct err *e);
 
@@ -132,8 +136,8 @@ int bench_roofline_measure(int threads, size_t bytes, int repeat, struct bench_r
 int bench_roofline_load(const char *file, int threads, struct bench_roofline *r, struct err *e);
 
 /* The roofline a matmul or attention subcommand compares against: loaded
- * from FILE when it is not NULL, else measured quickly (an array of 8x the
- * LLC, at least 128 MiB, 3 repeats) on THREADS threads, and logged. */
+ * from FILE when it is not NULL, else measured quickly (an array of 4x the
+ * LLC per thread, at least 256 MiB, 3 repeats) on THREADS threads, and logged. */
 int bench_roofline_get(const char *file, int threads, struct bench_roofline *r, struct err *e);
 
 /* The attainable GFLOP/s at arithmetic intensity AI (FLOP per byte):

@@ -141,7 +141,7 @@ size_t bench_llc_bytes(void)
 
 int bench_copies(double bytes)
 {
-    double want = 2.0 * (double)bench_llc_bytes();
+    double want = 2.0 * (double)bench_llc_bytes() * kn_get_threads();
     double n;
 
     if (!(bytes > 0))
