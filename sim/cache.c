@@ -11,6 +11,7 @@
 struct cache_entry {
     uint64_t key;
     double expires_s;
+    uint32_t slot; /* where the table holds it */
     uint32_t prev; /* towards the most recently used */
     uint32_t next; /* towards the least recently used */
 };
@@ -133,6 +134,7 @@ static void cache_remove_slot(struct cache *c, size_t i)
         /* Move slot j back to i unless its home lies cyclically in (i, j]. */
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
             c->slots[i] = c->slots[j];
+            c->entries[c->slots[i]].slot = (uint32_t)i;
             c->slots[j] = CACHE_NONE;
             i = j;
         }
@@ -167,7 +169,7 @@ void cache_put(struct cache *c, uint64_t key, double expires_s)
         return;
     }
     if (c->len == c->capacity) {
-        cache_remove_slot(c, cache_find(c, c->entries[c->tail].key));
+        cache_remove_slot(c, c->entries[c->tail].slot);
         c->evictions++;
         i = cache_find(c, key); /* the table moved */
     }
@@ -176,6 +178,7 @@ void cache_put(struct cache *c, uint64_t key, double expires_s)
     c->free_head = c->entries[e].next;
     c->entries[e].key = key;
     c->entries[e].expires_s = expires_s;
+    c->entries[e].slot = (uint32_t)i;
     c->slots[i] = e;
     c->len++;
     cache_push_front(c, e);
