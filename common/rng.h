@@ -25,6 +25,7 @@ enum rng_stream {
     RNG_STREAM_BURST = 6,
     RNG_STREAM_IDENTITY = 7,
     RNG_STREAM_CACHE = 8,
+    RNG_STREAM_REGION = 9, /* the client region of each request */
     RNG_STREAM_USER = 16, /* first id free for other parts */
 };
 

@@ -32,6 +32,8 @@ struct creq {
     uint32_t step_chunk;      /* prefill tokens in the step in flight; 0 while decoding */
     uint32_t preemptions;
     uint64_t cache_key;       /* store the answer under this key when done; 0: not cacheable */
+    double rtt_s;             /* network round trip to the client, added to its TTFT and E2E */
+    int client;               /* the client region (sim/regions.c) */
     bool started;
     bool decoding;            /* in the step in flight, decodes one token */
     int replica;
@@ -97,6 +99,8 @@ struct cluster {
     struct creq *free_list;
     size_t in_flight;
     uint64_t next_id;
+    unsigned long long arrived;   /* requests that reached the gateway */
+    unsigned long long completed; /* answered here */
     /* Integrals since the start, and their values at the last sample. */
     double replica_s;
     double integral_since_s;
@@ -308,7 +312,8 @@ int cluster_add_replica(struct cluster *c, bool cold)
     return rp->id;
 }
 
-struct cluster *cluster_create(const struct scenario *sc, struct engine *en, struct metrics *m, struct err *e)
+struct cluster *cluster_create(const struct scenario *sc, int replicas, uint64_t seed, struct engine *en,
+                               struct metrics *m, struct err *e)
 {
     struct cluster *c = calloc(1, sizeof(*c));
     int i;
@@ -318,15 +323,15 @@ struct cluster *cluster_create(const struct scenario *sc, struct engine *en, str
     c->sc = sc;
     c->en = en;
     c->m = m;
-    rng_init(&c->route_rng, sc->seed, RNG_STREAM_ROUTING);
-    rng_init(&c->service_rng, sc->seed, RNG_STREAM_SERVICE);
-    rng_init(&c->cache_rng, sc->seed, RNG_STREAM_CACHE);
-    c->nodes = nodes_create(sc->pools, sc->npools, sc->billing_minimum_s, en, sc->seed, e);
+    rng_init(&c->route_rng, seed, RNG_STREAM_ROUTING);
+    rng_init(&c->service_rng, seed, RNG_STREAM_SERVICE);
+    rng_init(&c->cache_rng, seed, RNG_STREAM_CACHE);
+    c->nodes = nodes_create(sc->pools, sc->npools, sc->billing_minimum_s, en, seed, e);
     if (c->nodes == NULL)
         goto fail;
     if (sc->has_cache && (c->cache = cache_create((size_t)sc->cache_capacity)) == NULL)
         goto nomem;
-    for (i = 0; i < sc->replicas; i++)
+    for (i = 0; i < replicas; i++)
         if (cluster_add_replica(c, false) < 0)
             goto nomem;
     c->replicas_min = c->n_replicas;
@@ -407,13 +412,14 @@ static void cluster_finish(struct cluster *c, struct replica *rp, struct creq *r
     t.id = r->id;
     t.arrival_s = r->arrival_s;
     t.start_s = r->start_s;
-    t.first_token_s = r->first_token_s;
-    t.finish_s = c->en->now_s;
+    t.first_token_s = r->first_token_s + r->rtt_s;
+    t.finish_s = c->en->now_s + r->rtt_s;
     t.prompt_tokens = r->prompt;
     t.output_tokens = r->output;
     t.preemptions = r->preemptions;
     t.replica = rp->id;
     metrics_done(c->m, &t);
+    c->completed++;
     c->tokens_served += (double)r->prompt + r->output;
     if (r->cache_key != 0)
         cache_put(c->cache, r->cache_key, c->en->now_s + c->sc->cache_ttl_s);
@@ -445,7 +451,7 @@ static int replica_start_single(struct cluster *c, struct replica *rp)
     rp->busy = true;
     rp->step_s = service_s;
     c->steps++;
-    return engine_schedule(c->en, c->en->now_s + service_s, EV_REPLICA_STEP_END, rp, 0);
+    return engine_schedule(c->en, c->en->now_s + service_s, EV_REPLICA_STEP_END, rp, ++rp->step_gen);
 }
 
 /* Preempt the newest running sequence: free its KV and put it back at the
@@ -739,20 +745,35 @@ static int cluster_drain_gateway(struct cluster *c)
 
 int cluster_arrive(struct cluster *c, const struct trace_request *req)
 {
+    return cluster_arrive_via(c, req, NULL);
+}
+
+int cluster_arrive_via(struct cluster *c, const struct trace_request *req, const struct cluster_arrival *a)
+{
     const struct scenario *sc = c->sc;
     struct creq *r = cluster_req_new(c);
     struct replica *rp;
 
     if (r == NULL)
         return -1;
-    r->id = c->next_id++;
-    r->arrival_s = c->en->now_s;
+    r->id = a != NULL ? a->id : c->next_id;
+    c->next_id++;
+    c->arrived++;
+    r->arrival_s = a != NULL ? a->arrival_s : c->en->now_s;
     r->prompt = req->prompt_tokens;
     r->output = req->output_tokens > 0 ? req->output_tokens : 1;
     r->replica = -1;
-    metrics_arrival(c->m, r->prompt);
+    if (a != NULL) {
+        r->rtt_s = a->rtt_s;
+        r->client = a->client;
+    }
+    if (a != NULL && a->retry) {
+        r->cache_key = req->prompt_hash; /* looked up where it first arrived */
+    } else {
+        metrics_arrival(c->m, r->prompt);
+    }
     /* The response cache answers deterministic requests it has seen. */
-    if (c->cache != NULL && req->prompt_hash != 0 &&
+    if (c->cache != NULL && req->prompt_hash != 0 && (a == NULL || !a->retry) &&
         (sc->cache_deterministic >= 1 || rng_uniform(&c->cache_rng) < sc->cache_deterministic)) {
         c->cache_lookups++;
         if (cache_get(c->cache, req->prompt_hash, r->arrival_s)) {
@@ -762,12 +783,13 @@ int cluster_arrive(struct cluster *c, const struct trace_request *req)
             memset(&t, 0, sizeof(t));
             t.id = r->id;
             t.arrival_s = t.start_s = r->arrival_s;
-            t.first_token_s = t.finish_s = r->arrival_s + sc->cache_hit_latency_s;
+            t.first_token_s = t.finish_s = r->arrival_s + sc->cache_hit_latency_s + r->rtt_s;
             t.prompt_tokens = r->prompt;
             t.output_tokens = r->output;
             t.replica = -1;
-            metrics_first_token(c->m, sc->cache_hit_latency_s);
+            metrics_first_token(c->m, sc->cache_hit_latency_s + r->rtt_s);
             metrics_done(c->m, &t);
+            c->completed++;
             cluster_req_free(c, r);
             return 0;
         }
@@ -807,7 +829,7 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
             /* Served whole: the response arrives at once. */
             r->first_token_s = now;
             r->generated = r->output;
-            metrics_first_token(c->m, now - r->arrival_s);
+            metrics_first_token(c->m, now - r->arrival_s + r->rtt_s);
             hist_add(rp->snap_ttft, now - r->arrival_s);
         } else if (r->decoding) {
             r->generated += (uint32_t)rp->run_steps;
@@ -820,7 +842,7 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
                 /* The step that completes a prefill also samples a token. */
                 if (r->generated == 0) {
                     r->first_token_s = now;
-                    metrics_first_token(c->m, now - r->arrival_s);
+                    metrics_first_token(c->m, now - r->arrival_s + r->rtt_s);
                     hist_add(rp->snap_ttft, now - r->arrival_s);
                 }
                 r->generated++;
@@ -893,6 +915,84 @@ static int cluster_evict(struct cluster *c, struct replica *rp)
     rp->busy = false;          /* the step in flight is lost: its end is ignored */
     rp->start_pending = false;
     return cluster_retire(c, rp);
+}
+
+bool cluster_full(struct cluster *c)
+{
+    int i;
+
+    cluster_expire_gateway(c);
+    if (c->sc->queue_capacity < 0 || c->gateway.len < c->sc->queue_capacity)
+        return false;
+    if (c->gateway.head != NULL)
+        return true; /* queued requests go first: a new one would wait */
+    for (i = 0; i < c->n_replicas; i++)
+        if (replica_has_room(c, c->replicas[i]))
+            return false;
+    return true;
+}
+
+/* Move R out of the cluster into the evacuee list. */
+static int cluster_evacuee_push(struct cluster *c, struct creq *r, struct cluster_evacuee **out, size_t *n,
+                                size_t *cap)
+{
+    struct cluster_evacuee *v;
+
+    if (*n == *cap) {
+        size_t newcap = *cap ? *cap * 2 : 64;
+        struct cluster_evacuee *b = realloc(*out, newcap * sizeof(*b));
+        if (b == NULL)
+            return -1;
+        *out = b;
+        *cap = newcap;
+    }
+    v = &(*out)[(*n)++];
+    memset(v, 0, sizeof(*v));
+    v->req.arrival_s = r->arrival_s;
+    v->req.prompt_tokens = r->prompt;
+    v->req.output_tokens = r->output;
+    v->req.prompt_hash = r->cache_key;
+    v->a.id = r->id;
+    v->a.arrival_s = r->arrival_s;
+    v->a.rtt_s = r->rtt_s;
+    v->a.client = r->client;
+    v->a.retry = true;
+    cluster_req_free(c, r);
+    return 0;
+}
+
+int cluster_evacuate(struct cluster *c, struct cluster_evacuee **out, size_t *n, size_t *cap)
+{
+    struct creq *r;
+    int i, j;
+
+    while ((r = c->gateway.head) != NULL) {
+        rq_remove(&c->gateway, r);
+        if (cluster_evacuee_push(c, r, out, n, cap) < 0)
+            return -1;
+    }
+    for (i = 0; i < c->n_replicas; i++) {
+        struct replica *rp = c->replicas[i];
+        for (j = 0; j < rp->n_running; j++)
+            if (cluster_evacuee_push(c, rp->running[j], out, n, cap) < 0)
+                return -1;
+        while ((r = rp->waiting.head) != NULL) {
+            rq_remove(&rp->waiting, r);
+            if (cluster_evacuee_push(c, r, out, n, cap) < 0)
+                return -1;
+        }
+        replica_integrate_kv(rp, c->en->now_s);
+        rp->n_running = 0;
+        rp->outstanding = 0;
+        rp->kv_used = 0;
+        rp->busy = false;    /* the step in flight is abandoned: its end is ignored */
+        rp->step_gen++;
+        rp->start_pending = false;
+    }
+    for (i = c->n_replicas - 1; i >= 0; i--)
+        if (c->replicas[i]->state == REPLICA_DRAINING && cluster_retire(c, c->replicas[i]) < 0)
+            return -1;
+    return 0;
 }
 
 /* Act on what a node event means for the replicas on that node. */
@@ -1035,6 +1135,8 @@ void cluster_totals(struct cluster *c, struct cluster_totals *t)
         t->busy_s += c->replicas[i]->busy_s;
         t->kv_token_s += c->replicas[i]->kv_token_s;
     }
+    t->arrived = c->arrived;
+    t->completed = c->completed;
     t->replica_s = c->replica_s;
     t->kv_capacity_tokens = c->sc->kv_capacity_tokens;
     for (i = 0; i < (int)nodes_npools(c->nodes); i++) {
@@ -1127,7 +1229,7 @@ size_t cluster_size(const struct cluster *c)
 
 unsigned long long cluster_arrivals(const struct cluster *c)
 {
-    return c->next_id;
+    return c->arrived;
 }
 
 long cluster_gateway_waiting(struct cluster *c)

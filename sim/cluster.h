@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "sim/engine.h"
@@ -45,11 +46,43 @@ enum replica_state { REPLICA_PENDING, REPLICA_STARTING, REPLICA_READY, REPLICA_D
 
 struct cluster;
 
-struct cluster *cluster_create(const struct scenario *sc, struct engine *en, struct metrics *m, struct err *e);
+/* Create with REPLICAS ready replicas; SEED seeds the cluster's random
+ * streams (routing, service times, cache sampling, spot interruptions).
+ * NULL on error. */
+struct cluster *cluster_create(const struct scenario *sc, int replicas, uint64_t seed, struct engine *en,
+                               struct metrics *m, struct err *e);
 void cluster_free(struct cluster *c);
 
 /* A request arrives now (en->now_s). Returns -1 when out of memory. */
 int cluster_arrive(struct cluster *c, const struct trace_request *req);
+
+/* How a request reaches the cluster from the global load balancer
+ * (sim/regions.h). */
+struct cluster_arrival {
+    uint64_t id;
+    double arrival_s;   /* when the client sent it: now, or earlier for a failover */
+    double rtt_s;       /* network round trip, added to its TTFT and E2E (and a cache hit's time) */
+    int client;         /* the client region, handed back by cluster_evacuate */
+    bool retry;         /* failed over from another region: already counted as arrived, no cache lookup */
+};
+/* cluster_arrive with the balancer's view of the request.  A = NULL is
+ * cluster_arrive. */
+int cluster_arrive_via(struct cluster *c, const struct trace_request *req, const struct cluster_arrival *a);
+/* Whether the gateway would refuse a request now for a full queue. */
+bool cluster_full(struct cluster *c);
+
+/* A request taken out of a cluster (REQ.prompt_hash: the key to cache its
+ * answer under, 0 for none). */
+struct cluster_evacuee {
+    struct trace_request req;
+    struct cluster_arrival a;
+};
+/* The region went down: take every request the cluster holds (gateway
+ * queue, replicas' waiting lists and batches) out of it, in arrival order
+ * per queue, appending them to *OUT (of *N, capacity *CAP, grown with
+ * realloc).  Steps in flight are abandoned; the replicas stay, idle
+ * (draining ones go).  Returns 0, or -1 when out of memory. */
+int cluster_evacuate(struct cluster *c, struct cluster_evacuee **out, size_t *n, size_t *cap);
 /* Handle one of the cluster's events. */
 int cluster_handle(struct cluster *c, const struct event *ev);
 
@@ -98,6 +131,8 @@ struct nodes *cluster_nodes(struct cluster *c);
 
 /* Totals at the end of a run. */
 struct cluster_totals {
+    unsigned long long arrived;   /* requests that reached the gateway (failovers in included) */
+    unsigned long long completed; /* answered here (cache hits included) */
     double replica_s;  /* integral of the replica count over time */
     double busy_s;     /* replica-seconds spent running steps */
     double kv_token_s; /* integral of KV tokens in use */

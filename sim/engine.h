@@ -43,4 +43,13 @@ static inline size_t engine_pending(const struct engine *en)
     return en->n;
 }
 
+/* The time of the earliest event into *TIME_S; returns 0 when empty. */
+static inline int engine_peek(const struct engine *en, double *time_s)
+{
+    if (en->n == 0)
+        return 0;
+    *time_s = en->heap[0].time_s;
+    return 1;
+}
+
 #endif

@@ -2,6 +2,7 @@
  * keys first so that a misspelt setting is an error rather than a default. */
 #include "sim/scenario.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +470,143 @@ static int scenario_read_cache(struct scenario *s, struct conf_node *map, struct
     return 0;
 }
 
+/* The index of region NAME, or -1. */
+static int scenario_region_index(const struct scenario *s, const char *name)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && i < s->nregions; i++)
+        if (strcmp(s->regions[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* regions.NAME.latency: {CLIENT_REGION: DURATION}, every region listed. */
+static int scenario_read_latency(struct scenario *s, struct region_spec *r, struct conf_node *map, struct err *e)
+{
+    const struct conf *c = s->conf;
+    bool seen[SCENARIO_MAX_REGIONS] = {false};
+    size_t i, n = conf_map_len(map);
+
+    for (i = 0; i < n; i++) {
+        struct conf_node *v;
+        const char *client = conf_map_at(map, i, &v);
+        int k = scenario_region_index(s, client);
+        if (k < 0)
+            return conf_error(c, v ? v : map, e, "regions.%s.latency: unknown region '%s' (the client regions are the regions)",
+                              r->name, client ? client : "?");
+        if (conf_get_duration(c, map, client, &r->latency_s[k], e) < 0)
+            return -1;
+        seen[k] = true;
+    }
+    for (i = 0; i < s->nregions; i++)
+        if (!seen[i])
+            return conf_error(c, map, e, "regions.%s.latency: missing client region '%s' (every region lists every client region)",
+                              r->name, s->regions[i].name);
+    return 0;
+}
+
+/* regions.NAME.outages: [{start: DURATION, end: DURATION}, ...] in order. */
+static int scenario_read_outages(struct scenario *s, struct region_spec *r, struct conf_node *seq, struct err *e)
+{
+    static const char *const keys[] = {"start", "end", NULL};
+    const struct conf *c = s->conf;
+    size_t i, n = conf_seq_len(seq);
+    char what[128];
+
+    r->outages = calloc(n ? n : 1, sizeof(*r->outages));
+    if (r->outages == NULL)
+        return err_set(e, ERR_SYSTEM, "out of memory");
+    snprintf(what, sizeof(what), "regions.%s.outages", r->name);
+    for (i = 0; i < n; i++) {
+        struct conf_node *o = conf_seq_at(seq, i);
+        struct region_outage *w = &r->outages[i];
+        if (o == NULL || !conf_is_map(o))
+            return conf_error(c, o ? o : seq, e, "%s: each outage is {start: DURATION, end: DURATION}", what);
+        if (conf_check_keys(c, o, what, keys, e) < 0 || conf_get_duration(c, o, "start", &w->start_s, e) < 0 ||
+            conf_get_duration(c, o, "end", &w->end_s, e) < 0)
+            return -1;
+        if (conf_get(o, "start") == NULL || conf_get(o, "end") == NULL)
+            return conf_error(c, o, e, "%s: an outage needs both start and end", what);
+        if (w->end_s <= w->start_s)
+            return conf_error(c, conf_get(o, "end"), e, "%s: end must come after start", what);
+        if (i > 0 && w->start_s < r->outages[i - 1].end_s)
+            return conf_error(c, conf_get(o, "start"), e, "%s: outages must be in time order and not overlap", what);
+        r->noutages++;
+    }
+    return 0;
+}
+
+/* regions: {NAME: {replicas, latency, outages}}; clients: {REGION: share}. */
+static int scenario_read_regions(struct scenario *s, struct conf_node *map, struct conf_node *clients, struct err *e)
+{
+    static const char *const keys[] = {"replicas", "latency", "outages", NULL};
+    const struct conf *c = s->conf;
+    size_t i, n = map ? conf_map_len(map) : 0;
+    double total = 0;
+
+    if (map == NULL) {
+        if (clients != NULL)
+            return conf_error(c, clients, e, "clients: only with regions");
+        return 0;
+    }
+    if (n == 0 || n > SCENARIO_MAX_REGIONS)
+        return conf_error(c, map, e, "regions: expected 1..%d regions, NAME: {latency: ...}", SCENARIO_MAX_REGIONS);
+    s->regions = calloc(n, sizeof(*s->regions));
+    if (s->regions == NULL)
+        return err_set(e, ERR_SYSTEM, "out of memory");
+    s->nregions = n;
+    for (i = 0; i < n; i++) {
+        struct conf_node *v;
+        const char *name = conf_map_at(map, i, &v);
+        if (name == NULL || v == NULL || !conf_is_map(v))
+            return conf_error(c, v ? v : map, e, "regions: each region is NAME: {latency: ..., outages: ...}");
+        if (strlen(name) >= sizeof(s->regions[i].name) || scenario_region_index(s, name) >= 0)
+            return conf_error(c, v, e, "regions: name '%s' too long or repeated", name);
+        snprintf(s->regions[i].name, sizeof(s->regions[i].name), "%s", name);
+        s->regions[i].client_share = 1.0;
+    }
+    for (i = 0; i < n; i++) {
+        struct region_spec *r = &s->regions[i];
+        struct conf_node *v, *lat = NULL, *out = NULL;
+        long replicas = s->replicas;
+        char what[128];
+        conf_map_at(map, i, &v);
+        snprintf(what, sizeof(what), "regions.%s", r->name);
+        if (conf_check_keys(c, v, what, keys, e) < 0 || conf_get_long(c, v, "replicas", &replicas, e) < 0 ||
+            conf_get_map(c, v, "latency", &lat, e) < 0 || conf_get_seq(c, v, "outages", &out, e) < 0)
+            return -1;
+        if (replicas < 0 || replicas > 100000 || (replicas == 0 && !s->has_keda))
+            return conf_error(c, conf_get(v, "replicas"), e, "%s.replicas: expected 1..100000 (0 only with autoscaler.keda)",
+                              what);
+        r->replicas = (int)replicas;
+        if (lat == NULL)
+            return conf_error(c, v, e, "%s: missing latency (a round trip from every client region)", what);
+        if (scenario_read_latency(s, r, lat, e) < 0 || (out != NULL && scenario_read_outages(s, r, out, e) < 0))
+            return -1;
+    }
+    if (clients != NULL) {
+        for (i = 0; i < n; i++)
+            s->regions[i].client_share = 0;
+        for (i = 0; i < conf_map_len(clients); i++) {
+            struct conf_node *v;
+            const char *name = conf_map_at(clients, i, &v);
+            int k = scenario_region_index(s, name);
+            if (k < 0)
+                return conf_error(c, v ? v : clients, e, "clients: unknown region '%s'", name ? name : "?");
+            if (conf_get_nonneg(c, clients, name, &s->regions[k].client_share, e) < 0)
+                return -1;
+        }
+    }
+    for (i = 0; i < n; i++)
+        total += s->regions[i].client_share;
+    if (!(total > 0) || !isfinite(total))
+        return conf_error(c, clients ? clients : map, e, "clients: the shares must add up to more than 0");
+    for (i = 0; i < n; i++)
+        s->regions[i].client_share /= total;
+    return 0;
+}
+
 /* Fetch a section mapping by name, NULL when absent. */
 static int scenario_section(const struct conf *c, struct conf_node *root, const char *key,
                             struct conf_node **out, struct err *e)
@@ -480,7 +618,7 @@ static int scenario_section(const struct conf *c, struct conf_node *root, const 
 struct scenario *scenario_load(const char *path, char *const *sets, int nsets, struct err *e)
 {
     static const char *const keys[] = {"name", "description", "seed", "workload", "service", "cluster",
-                                       "gateway", "autoscaler", "cache", "slo", "output", NULL};
+                                       "gateway", "autoscaler", "cache", "regions", "clients", "slo", "output", NULL};
     struct scenario *s = calloc(1, sizeof(*s));
     struct conf_node *root, *sec;
     const char *name = NULL;
@@ -537,6 +675,12 @@ struct scenario *scenario_load(const char *path, char *const *sets, int nsets, s
     }
     if (scenario_section(s->conf, root, "cache", &sec, e) < 0 || scenario_read_cache(s, sec, e) < 0)
         goto fail;
+    {
+        struct conf_node *clients = NULL;
+        if (scenario_section(s->conf, root, "regions", &sec, e) < 0 ||
+            scenario_section(s->conf, root, "clients", &clients, e) < 0 || scenario_read_regions(s, sec, clients, e) < 0)
+            goto fail;
+    }
     if (scenario_section(s->conf, root, "slo", &sec, e) < 0 || scenario_read_slo(s, sec, e) < 0)
         goto fail;
     if (scenario_section(s->conf, root, "output", &sec, e) < 0 || scenario_read_output(s, sec, e) < 0)
@@ -549,8 +693,13 @@ fail:
 
 void scenario_free(struct scenario *s)
 {
+    size_t i;
+
     if (s == NULL)
         return;
+    for (i = 0; i < s->nregions; i++)
+        free(s->regions[i].outages);
+    free(s->regions);
     free(s->pools);
     profile_free(s->profile);
     keda_spec_free(&s->keda);

@@ -1,9 +1,10 @@
 /* scenario.h -- a simulation scenario read from YAML.
  *
  * Top-level sections: name, description, seed, workload, service, cluster,
- * gateway, slo, output (see README.md and the examples in workloads/examples).  Every
- * key is checked: an unknown key, a wrong type or a negative duration is an
- * error naming FILE:LINE and the key.  Overrides ("--set key.path=value")
+ * gateway, autoscaler, cache, regions, clients, slo, output (see README.md
+ * and the examples in workloads/examples).  Every key is checked: an
+ * unknown key, a wrong type or a negative duration is an error naming
+ * FILE:LINE and the key.  Overrides ("--set key.path=value")
  * are applied to the YAML tree before it is read. */
 #ifndef LLM_SCENARIO_H
 #define LLM_SCENARIO_H
@@ -22,6 +23,24 @@ enum service_kind {
     SERVICE_PROFILE,       /* continuous batching, times from a profile */
     SERVICE_EXPONENTIAL,   /* one request at a time, exponential service time */
     SERVICE_DETERMINISTIC, /* one request at a time, constant service time */
+};
+
+/* A region of a multi-region scenario (regions:): its own cluster, reached
+ * from each client region over a network round trip. */
+#define SCENARIO_MAX_REGIONS 16
+
+struct region_outage {
+    double start_s;
+    double end_s;
+};
+
+struct region_spec {
+    char name[64];
+    int replicas;                              /* at the start */
+    double latency_s[SCENARIO_MAX_REGIONS];    /* round trip from client region i (scenario order) */
+    double client_share;                       /* fraction of the traffic from this region's clients */
+    struct region_outage *outages;             /* in time order, not overlapping; owned */
+    size_t noutages;
 };
 
 enum routing {
@@ -84,6 +103,10 @@ struct scenario {
     long cache_capacity;          /* entries */
     double cache_hit_latency_s;
     double cache_deterministic;   /* fraction of requests with deterministic settings: the cacheable ones */
+
+    /* regions (none: one implicit region without network latency) */
+    struct region_spec *regions;
+    size_t nregions;
 
     /* output */
     double interval_s;         /* timeline interval */

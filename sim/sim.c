@@ -16,6 +16,7 @@
 #include "sim/engine.h"
 #include "sim/metrics.h"
 #include "sim/nodes.h"
+#include "sim/regions.h"
 #include "workloads/trace.h"
 
 enum sim_event {
@@ -28,8 +29,7 @@ struct sim {
     const struct sim_options *opt;
     struct engine en;
     struct metrics m;
-    struct cluster *cl;
-    struct autoscaler *as; /* NULL without autoscaler.hpa */
+    struct regions *rg; /* the clusters (one per region) and their autoscalers */
     struct trace_reader *tr;
     struct trace_request next; /* the arrival scheduled but not yet delivered */
     bool arrivals_done;
@@ -68,7 +68,7 @@ static void sim_close_interval(struct sim *s)
 {
     struct timeline_sample ts;
 
-    cluster_sample(s->cl, &ts);
+    regions_sample(s->rg, &ts);
     metrics_timeline_row(&s->m, s->tick_start_s, &ts);
     s->tick_start_s = s->en.now_s;
 }
@@ -126,9 +126,10 @@ static json_t *sim_summary(struct sim *s, double wall_s)
     double span = s->en.now_s;
     json_t *sm;
     double attainment = metrics_slo_attainment(m);
+    unsigned long long events = s->en.processed + regions_events(s->rg);
 
-    cluster_totals(s->cl, &t);
-    autoscaler_totals(s->as, &at);
+    regions_totals(s->rg, &t);
+    regions_autoscaler_totals(s->rg, &at);
     sm = json_pack(
         "{s:{s:s,s:s,s:I},"
         "s:{s:I,s:I,s:I,s:I,s:I,s:I},"
@@ -144,7 +145,7 @@ static json_t *sim_summary(struct sim *s, double wall_s)
         "scenario", "name", sc->name, "file", conf_origin(sc->conf), "seed", (json_int_t)sc->seed,
         "requests", "arrived", (json_int_t)m->arrived, "completed", (json_int_t)m->completed, "rejected",
         (json_int_t)m->rejected, "timed_out", (json_int_t)m->timed_out, "in_flight_at_end",
-        (json_int_t)cluster_in_flight(s->cl), "preempted", (json_int_t)m->preemptions,
+        (json_int_t)regions_in_flight(s->rg), "preempted", (json_int_t)m->preemptions,
         "latency_s", "queue", sim_latency_json(m->queue), "ttft", sim_latency_json(m->ttft), "tpot",
         sim_latency_json(m->tpot), "e2e", sim_latency_json(m->e2e),
         "tokens", "prompt", (json_int_t)m->prompt_tokens, "output", (json_int_t)m->output_tokens,
@@ -162,8 +163,8 @@ static json_t *sim_summary(struct sim *s, double wall_s)
         sim_real(t.replica_s > 0 && sc->service == SERVICE_PROFILE ? t.kv_token_s / (t.replica_s * t.kv_capacity_tokens)
                                                                     : 0),
         "busy_mean", sim_real(t.replica_s > 0 ? t.busy_s / t.replica_s : 0),
-        "sim", "duration_s", sim_real(span), "events", (json_int_t)s->en.processed, "steps", (json_int_t)t.steps,
-        "wall_s", sim_real(wall_s), "events_per_s", sim_real(wall_s > 0 ? s->en.processed / wall_s : 0), "seed",
+        "sim", "duration_s", sim_real(span), "events", (json_int_t)events, "steps", (json_int_t)t.steps,
+        "wall_s", sim_real(wall_s), "events_per_s", sim_real(wall_s > 0 ? events / wall_s : 0), "seed",
         (json_int_t)sc->seed);
     if (sm != NULL &&
         json_object_set_new(sm, "events", json_pack("{s:I,s:I,s:I,s:I}", "cold_starts", (json_int_t)t.cold_starts,
@@ -180,7 +181,7 @@ static json_t *sim_summary(struct sim *s, double wall_s)
         size_t i;
         for (i = 0; by_pool && pools && i < sc->npools; i++) {
             struct pool_totals pt;
-            nodes_totals(cluster_nodes(s->cl), i, &pt);
+            regions_pool_totals(s->rg, i, &pt);
             node_preemptions += pt.preemptions;
             json_object_set_new(by_pool, sc->pools[i].name, sim_real(pt.cost_usd));
             json_object_set_new(pools, sc->pools[i].name,
@@ -221,6 +222,15 @@ static json_t *sim_summary(struct sim *s, double wall_s)
         json_decref(sm);
         sm = NULL;
     }
+    if (sm != NULL && sc->nregions > 0) {
+        json_t *by_region = regions_summary(s->rg, span);
+        if (by_region == NULL || json_object_set_new(sm, "regions", by_region) != 0 ||
+            json_object_set_new(json_object_get(sm, "events"), "failed_over",
+                                json_integer((json_int_t)regions_failed_over(s->rg))) != 0) {
+            json_decref(sm);
+            sm = NULL;
+        }
+    }
     return sm;
 }
 
@@ -243,12 +253,13 @@ static int sim_write_summary(json_t *summary, const char *dir, struct err *e)
 static int sim_loop(struct sim *s, struct err *e)
 {
     struct event ev;
+    int region;
 
     if (sim_schedule_arrival(s, e) < 0)
         return -1;
     if (engine_schedule(&s->en, s->sc->interval_s, EV_TICK, NULL, 0) < 0)
         return err_set(e, ERR_SYSTEM, "out of memory");
-    while (engine_pop(&s->en, &ev)) {
+    while (regions_pop(s->rg, &ev, &region)) {
         switch (ev.type) {
         case EV_ARRIVAL: {
             /* Schedule the next arrival first, so that arrivals at the same
@@ -256,32 +267,26 @@ static int sim_loop(struct sim *s, struct err *e)
             struct trace_request now = s->next;
             if (sim_schedule_arrival(s, e) < 0)
                 return -1;
-            if (cluster_arrive(s->cl, &now) < 0)
+            if (regions_arrive(s->rg, &now) < 0)
                 return err_set(e, ERR_SYSTEM, "out of memory");
             break;
         }
         case EV_TICK:
             sim_close_interval(s);
             /* Keep ticking while anything can still happen. */
-            if (!s->arrivals_done || cluster_in_flight(s->cl) > 0)
+            if (!s->arrivals_done || regions_in_flight(s->rg) > 0)
                 if (engine_schedule(&s->en, s->en.now_s + s->sc->interval_s, EV_TICK, NULL, 0) < 0)
                     return err_set(e, ERR_SYSTEM, "out of memory");
             break;
-        case EV_SCRAPE:
-        case EV_HPA_SYNC:
-        case EV_KEDA_POLL:
-            if (autoscaler_handle(s->as, &ev) < 0)
-                return err_set(e, ERR_SYSTEM, "out of memory");
-            break;
         default:
-            if (cluster_handle(s->cl, &ev) < 0)
+            if (regions_handle(s->rg, region, &ev) < 0)
                 return err_set(e, ERR_SYSTEM, "out of memory");
             break;
         }
-        if ((s->en.processed & 0xffff) == 0)
+        if (((s->en.processed + regions_events(s->rg)) & 0xffff) == 0)
             sim_progress(s, false);
         /* All work done: what is left are periodic events. */
-        if (s->arrivals_done && (cluster_in_flight(s->cl) == 0 || autoscaler_idle_forever(s->as)))
+        if (s->arrivals_done && (regions_in_flight(s->rg) == 0 || regions_idle_forever(s->rg)))
             break;
     }
     if (s->en.now_s > s->tick_start_s || s->m.iv_arrivals || s->m.iv_completed)
@@ -304,10 +309,8 @@ json_t *sim_run(const struct scenario *sc, const struct sim_options *opt, struct
         engine_free(&s.en);
         return NULL;
     }
-    s.cl = cluster_create(sc, &s.en, &s.m, e);
-    if (s.cl == NULL)
-        goto out;
-    if (sc->has_hpa && (s.as = autoscaler_create(sc, s.cl, &s.en, e)) == NULL)
+    s.rg = regions_create(sc, &s.en, &s.m, e);
+    if (s.rg == NULL)
         goto out;
     s.tr = workload_open(sc->conf, sc->workload, sc->seed, e);
     if (s.tr == NULL)
@@ -329,8 +332,7 @@ json_t *sim_run(const struct scenario *sc, const struct sim_options *opt, struct
 out:
     if (s.tr)
         trace_close(s.tr);
-    autoscaler_free(s.as);
-    cluster_free(s.cl);
+    regions_free(s.rg);
     if (metrics_close(&s.m, summary ? e : NULL) < 0 && summary) {
         json_decref(summary);
         summary = NULL;

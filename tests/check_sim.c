@@ -934,6 +934,183 @@ START_TEST(test_pool_errors)
 }
 END_TEST
 
+/* ---- regions and the global load balancer ---------------------------------------------------- */
+
+#define TWO_REGIONS_YAML(clients)                                                                    \
+    "workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 10s}\ncluster: {replicas: 1}\n" \
+    "regions:\n"                                                                                     \
+    "  east: {latency: {east: 10ms, west: 80ms}}\n"                                                  \
+    "  west: {latency: {east: 50ms, west: 20ms}}\n"                                                  \
+    "clients: " clients "\n"
+
+/* arrived = completed + rejected + timed_out + in_flight_at_end. */
+static void check_conservation(json_t *sm)
+{
+    ck_assert_double_eq(jget(sm, "requests", "arrived", NULL),
+                        jget(sm, "requests", "completed", NULL) + jget(sm, "requests", "rejected", NULL) +
+                            jget(sm, "requests", "timed_out", NULL) + jget(sm, "requests", "in_flight_at_end", NULL));
+}
+
+/* Each request goes to the region nearest its clients; the round trip is
+ * added to TTFT and E2E exactly. */
+START_TEST(test_regions_nearest)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    write_file("t.csv", NATIVE_HEADER "0,1,1,,\n20,1,1,,\n40,1,1,,\n");
+    sm = run_yaml(TWO_REGIONS_YAML("{east: 1, west: 0}"));
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 3);
+    ck_assert_double_eq(jget(sm, "regions", "east", "arrived"), 3);
+    ck_assert_double_eq(jget(sm, "regions", "east", "completed"), 3);
+    ck_assert_double_eq(jget(sm, "regions", "west", "arrived"), 0);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "max"), 10.01, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "mean"), 10.01, 1e-9);
+    ck_assert_double_eq(jget(sm, "events", "failed_over", NULL), 0);
+    check_conservation(sm);
+    json_decref(sm);
+    sm = run_yaml(TWO_REGIONS_YAML("{east: 0, west: 1}"));
+    ck_assert_double_eq(jget(sm, "regions", "west", "completed"), 3);
+    ck_assert_double_eq(jget(sm, "regions", "east", "arrived"), 0);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "max"), 10.02, 1e-9);
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "mean"), 10.02, 1e-9);
+    json_decref(sm);
+    /* Without regions: no regions key, no failed_over. */
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 10s}\ncluster: {replicas: 1}\n");
+    ck_assert_ptr_null(json_object_get(sm, "regions"));
+    ck_assert_ptr_null(json_object_get(json_object_get(sm, "events"), "failed_over"));
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "ttft", "max"), 10.0, 1e-12);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* East goes down at 5 s holding one running and two queued requests: all
+ * three fail over to west (50 ms from east's clients), keeping their arrival
+ * time, and run there one after the other; after the outage, east serves
+ * its clients again. */
+START_TEST(test_regions_failover)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    write_file("t.csv", NATIVE_HEADER "0,1,1,,\n0,1,1,,\n0,1,1,,\n200,1,1,,\n");
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 10s}\ncluster: {replicas: 1}\n"
+                  "regions:\n"
+                  "  east: {latency: {east: 10ms, west: 80ms}, outages: [{start: 5s, end: 100s}]}\n"
+                  "  west: {latency: {east: 50ms, west: 20ms}}\n"
+                  "clients: {east: 1, west: 0}\n");
+    ck_assert_double_eq(jget(sm, "requests", "arrived", NULL), 4);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 4);
+    ck_assert_double_eq(jget(sm, "events", "failed_over", NULL), 3);
+    ck_assert_double_eq(jget(sm, "regions", "east", "failed_over"), 3);
+    ck_assert_double_eq(jget(sm, "regions", "east", "arrived"), 4);
+    ck_assert_double_eq(jget(sm, "regions", "east", "completed"), 1);
+    ck_assert_double_eq(jget(sm, "regions", "west", "arrived"), 3);
+    ck_assert_double_eq(jget(sm, "regions", "west", "completed"), 3);
+    ck_assert_double_eq(jget(sm, "regions", "west", "failed_over"), 0);
+    /* West serves them 5-15, 15-25, 25-35 s; the last waited from 0 s. */
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "max"), 35.05, 1e-9);
+    /* The request after the outage is back in east: 10 s + 10 ms. */
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "mean"), (15.05 + 25.05 + 35.05 + 10.01) / 4, 1e-9);
+    check_conservation(sm);
+    json_decref(sm);
+    /* Both regions down: what east held and the new arrival are rejected. */
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {kind: deterministic, mean: 10s}\ncluster: {replicas: 1}\n"
+                  "regions:\n"
+                  "  east: {latency: {east: 10ms, west: 80ms}, outages: [{start: 5s, end: 1000s}]}\n"
+                  "  west: {latency: {east: 50ms, west: 20ms}, outages: [{start: 0s, end: 1000s}]}\n"
+                  "clients: {east: 1, west: 0}\n");
+    ck_assert_double_eq(jget(sm, "requests", "rejected", NULL), 4);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 0);
+    check_conservation(sm);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A region whose gateway queue is full sends the request to the next
+ * nearest; with both full, it is rejected. */
+START_TEST(test_regions_capacity_spill)
+{
+    json_t *sm;
+
+    make_tmpdir();
+    write_file("t.csv", NATIVE_HEADER "0,1,1,,\n0,1,1,,\n0,1,1,,\n0,1,1,,\n0,1,1,,\n");
+    sm = run_yaml(TWO_REGIONS_YAML("{east: 1}") "gateway: {queue_capacity: 1}\n");
+    ck_assert_double_eq(jget(sm, "regions", "east", "arrived"), 2);
+    ck_assert_double_eq(jget(sm, "regions", "west", "arrived"), 2);
+    ck_assert_double_eq(jget(sm, "requests", "completed", NULL), 4);
+    ck_assert_double_eq(jget(sm, "requests", "rejected", NULL), 1);
+    /* West's second request waits 10 s there, and its clients are 50 ms away. */
+    ck_assert_double_eq_tol(jget(sm, "latency_s", "e2e", "max"), 20.05, 1e-9);
+    check_conservation(sm);
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+/* Many requests, queue limits, timeouts and outages in both regions: every
+ * request is accounted for once. */
+START_TEST(test_regions_conservation)
+{
+    char trace[65536] = NATIVE_HEADER;
+    json_t *sm;
+    struct rng r;
+    double t = 0;
+    int i;
+
+    make_tmpdir();
+    write_file("flat.json", flat_profile_json);
+    rng_init(&r, 3, 0);
+    for (i = 0; i < 1500; i++) {
+        t += rng_exp(&r, 0.2);
+        snprintf(trace + strlen(trace), sizeof(trace) - strlen(trace), "%.4f,%d,%d,,\n", t,
+                 (int)(50 + rng_below(&r, 400)), (int)(1 + rng_below(&r, 200)));
+    }
+    write_file("t.csv", trace);
+    sm = run_yaml("workload: {trace: t.csv}\nservice: {profile: flat.json}\n"
+                  "cluster: {replicas: 1, replica: {max_num_seqs: 8}}\n"
+                  "gateway: {queue_capacity: 20, queue_timeout: 30s}\n"
+                  "regions:\n"
+                  "  a: {replicas: 2, latency: {a: 5ms, b: 60ms, c: 90ms}, outages: [{start: 60s, end: 120s}, {start: 200s, end: 230s}]}\n"
+                  "  b: {latency: {a: 60ms, b: 5ms, c: 40ms}, outages: [{start: 100s, end: 150s}]}\n"
+                  "  c: {replicas: 1, latency: {a: 90ms, b: 40ms, c: 5ms}}\n"
+                  "clients: {a: 2, b: 1, c: 1}\n");
+    check_conservation(sm);
+    ck_assert(jget(sm, "events", "failed_over", NULL) > 0);
+    ck_assert_double_eq(jget(sm, "requests", "arrived", NULL), 1500);
+    ck_assert_double_eq(jget(sm, "regions", "a", "completed") + jget(sm, "regions", "b", "completed") +
+                            jget(sm, "regions", "c", "completed"),
+                        jget(sm, "requests", "completed", NULL));
+    json_decref(sm);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_regions_errors)
+{
+    make_tmpdir();
+    expect_load_error(MINIMAL_YAML "regions: {a: {latency: {a: 1ms, x: 2ms}}}\n", NULL, 0, "bad.yaml:7",
+                      "unknown region 'x'");
+    expect_load_error(MINIMAL_YAML "regions: {a: {latency: {a: 1ms}}, b: {latency: {a: 1ms, b: 1ms}}}\n", NULL, 0,
+                      "bad.yaml:7", "missing client region 'b'");
+    expect_load_error(MINIMAL_YAML "regions: {a: {latency: {a: 1ms}}}\nclients: {b: 1}\n", NULL, 0, "bad.yaml:8",
+                      "clients: unknown region 'b'");
+    expect_load_error(MINIMAL_YAML "regions: {a: {latency: {a: 1ms}, outages: [{start: 2h, end: 1h}]}}\n", NULL, 0,
+                      "bad.yaml:7", "end must come after start");
+    expect_load_error(MINIMAL_YAML "regions: {a: {latency: {a: -1ms}}}\n", NULL, 0, "bad.yaml:7", "negative");
+    expect_load_error(MINIMAL_YAML "regions: {a: {latency: {a: 1ms}, outages: [{start: -1h, end: 1h}]}}\n", NULL, 0,
+                      "bad.yaml:7", "negative");
+    expect_load_error(MINIMAL_YAML "regions: {a: {latency: {a: 1ms}}}\nclients: {a: 0}\n", NULL, 0, "bad.yaml:8",
+                      "add up to more than 0");
+    expect_load_error(MINIMAL_YAML "regions: {a: {replica: 2, latency: {a: 1ms}}}\n", NULL, 0, "bad.yaml:7",
+                      "unknown key 'replica'");
+    expect_load_error(MINIMAL_YAML "clients: {a: 1}\n", NULL, 0, "bad.yaml:7", "only with regions");
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *suite_sim(void)
 {
     Suite *s = suite_create("sim");
@@ -964,6 +1141,11 @@ static Suite *suite_sim(void)
     tcase_add_test(tb, test_spot_interruption_requeue);
     tcase_add_test(tb, test_pool_idle_and_billing_minimum);
     tcase_add_test(tb, test_pool_errors);
+    tcase_add_test(tb, test_regions_nearest);
+    tcase_add_test(tb, test_regions_failover);
+    tcase_add_test(tb, test_regions_capacity_spill);
+    tcase_add_test(tb, test_regions_conservation);
+    tcase_add_test(tb, test_regions_errors);
     suite_add_tcase(s, tb);
     tcase_set_timeout(tq, 600);
     tcase_add_test(tq, test_mm1_rho_050);
