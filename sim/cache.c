@@ -16,9 +16,16 @@ struct cache_entry {
     uint32_t next; /* towards the least recently used */
 };
 
+/* A table slot keeps the key beside the entry index, so a probe touches one
+ * cache line, not two. */
+struct cache_slot {
+    uint64_t key;
+    uint32_t entry; /* CACHE_NONE when empty */
+};
+
 struct cache {
     struct cache_entry *entries;
-    uint32_t *slots;   /* hash table: entry index or CACHE_NONE */
+    struct cache_slot *slots; /* hash table, linear probing */
     size_t nslots;     /* a power of two, at least 2 x capacity */
     size_t capacity;
     size_t len;
@@ -56,7 +63,7 @@ struct cache *cache_create(size_t capacity)
         return NULL;
     }
     for (i = 0; i < c->nslots; i++)
-        c->slots[i] = CACHE_NONE;
+        c->slots[i].entry = CACHE_NONE;
     for (i = 0; i < capacity; i++)
         c->entries[i].next = i + 1 < capacity ? (uint32_t)(i + 1) : CACHE_NONE;
     c->free_head = 0;
@@ -81,7 +88,7 @@ static size_t cache_find(const struct cache *c, uint64_t key)
 {
     size_t i = cache_hash(c, key);
 
-    while (c->slots[i] != CACHE_NONE && c->entries[c->slots[i]].key != key)
+    while (c->slots[i].entry != CACHE_NONE && c->slots[i].key != key)
         i = (i + 1) & (c->nslots - 1);
     return i;
 }
@@ -117,25 +124,25 @@ static void cache_push_front(struct cache *c, uint32_t e)
  * intact by shifting later entries back. */
 static void cache_remove_slot(struct cache *c, size_t i)
 {
-    uint32_t e = c->slots[i];
+    uint32_t e = c->slots[i].entry;
     size_t j = i;
 
     cache_unlink(c, e);
     c->entries[e].next = c->free_head;
     c->free_head = e;
     c->len--;
-    c->slots[i] = CACHE_NONE;
+    c->slots[i].entry = CACHE_NONE;
     for (;;) {
         size_t home;
         j = (j + 1) & (c->nslots - 1);
-        if (c->slots[j] == CACHE_NONE)
+        if (c->slots[j].entry == CACHE_NONE)
             return;
-        home = cache_hash(c, c->entries[c->slots[j]].key);
+        home = cache_hash(c, c->slots[j].key);
         /* Move slot j back to i unless its home lies cyclically in (i, j]. */
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
             c->slots[i] = c->slots[j];
-            c->entries[c->slots[i]].slot = (uint32_t)i;
-            c->slots[j] = CACHE_NONE;
+            c->entries[c->slots[i].entry].slot = (uint32_t)i;
+            c->slots[j].entry = CACHE_NONE;
             i = j;
         }
     }
@@ -144,7 +151,7 @@ static void cache_remove_slot(struct cache *c, size_t i)
 bool cache_get(struct cache *c, uint64_t key, double now_s)
 {
     size_t i = cache_find(c, key);
-    uint32_t e = c->slots[i];
+    uint32_t e = c->slots[i].entry;
 
     if (e == CACHE_NONE)
         return false;
@@ -160,7 +167,7 @@ bool cache_get(struct cache *c, uint64_t key, double now_s)
 void cache_put(struct cache *c, uint64_t key, double expires_s)
 {
     size_t i = cache_find(c, key);
-    uint32_t e = c->slots[i];
+    uint32_t e = c->slots[i].entry;
 
     if (e != CACHE_NONE) {
         c->entries[e].expires_s = expires_s;
@@ -179,7 +186,8 @@ void cache_put(struct cache *c, uint64_t key, double expires_s)
     c->entries[e].key = key;
     c->entries[e].expires_s = expires_s;
     c->entries[e].slot = (uint32_t)i;
-    c->slots[i] = e;
+    c->slots[i].key = key;
+    c->slots[i].entry = e;
     c->len++;
     cache_push_front(c, e);
 }

@@ -112,6 +112,7 @@ struct cluster {
     int replicas_max;
     unsigned long long steps;
     struct nodes *nodes;       /* pools, nodes, spot: billing */
+    bool track_replica_ttft;
     int pool_nodes[CLUSTER_MAX_POOLS]; /* the last sample's node counts */
     unsigned long long preemptions;
     unsigned long long requeued;
@@ -323,6 +324,12 @@ struct cluster *cluster_create(const struct scenario *sc, int replicas, uint64_t
     c->sc = sc;
     c->en = en;
     c->m = m;
+    /* Per-replica TTFT windows cost a logarithm per request: keep them only
+     * when an autoscaler may read ttft_p90_seconds. */
+    c->track_replica_ttft = sc->has_keda;
+    for (i = 0; sc->has_hpa && i < (int)sc->hpa.nmetrics; i++)
+        if (strstr(sc->hpa.metrics[i].name, "ttft") != NULL)
+            c->track_replica_ttft = true;
     rng_init(&c->route_rng, seed, RNG_STREAM_ROUTING);
     rng_init(&c->service_rng, seed, RNG_STREAM_SERVICE);
     rng_init(&c->cache_rng, seed, RNG_STREAM_CACHE);
@@ -830,7 +837,8 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
             r->first_token_s = now;
             r->generated = r->output;
             metrics_first_token(c->m, now - r->arrival_s + r->rtt_s);
-            hist_add(rp->snap_ttft, now - r->arrival_s);
+            if (c->track_replica_ttft)
+                hist_add(rp->snap_ttft, now - r->arrival_s);
         } else if (r->decoding) {
             r->generated += (uint32_t)rp->run_steps;
             r->kv_tokens += (uint32_t)rp->run_steps;
@@ -843,7 +851,8 @@ static int replica_end_step(struct cluster *c, struct replica *rp)
                 if (r->generated == 0) {
                     r->first_token_s = now;
                     metrics_first_token(c->m, now - r->arrival_s + r->rtt_s);
-                    hist_add(rp->snap_ttft, now - r->arrival_s);
+                    if (c->track_replica_ttft)
+                        hist_add(rp->snap_ttft, now - r->arrival_s);
                 }
                 r->generated++;
             }
