@@ -101,7 +101,7 @@ def week(llmsim, tmp):
         sys.exit("bench_llmsim.py: the week run failed (status %d)" % status)
     with open(os.path.join(out, "summary.json")) as f:
         sm = json.load(f)
-    print("A week of chat-day-spot.yaml at 50 req/s (HPA, 70%% spot, 1 h cache):")
+    print("A week of chat-day-spot.yaml at 50 req/s (HPA, 70% spot, 1 h cache):")
     print("  %d requests, %d events, %d batch steps, replicas mean %.1f max %d, cache hit ratio %.2f"
           % (sm["requests"]["arrived"], sm["sim"]["events"], sm["sim"]["steps"], sm["replicas"]["mean"],
              sm["replicas"]["max"], sm["cache"]["hit_ratio"]))

@@ -5,6 +5,8 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #define CACHE_NONE UINT32_MAX
 
@@ -43,6 +45,24 @@ static size_t cache_hash(const struct cache *c, uint64_t key)
     return (size_t)key & (c->nslots - 1);
 }
 
+/* A large table is probed at random: back it with huge pages where the
+ * kernel allows (fewer TLB misses), which needs 2 MiB alignment. */
+static void *cache_alloc(size_t bytes)
+{
+    const size_t huge = 2u << 20;
+    void *p;
+
+    if (bytes < huge)
+        return malloc(bytes);
+    bytes = (bytes + huge - 1) / huge * huge;
+    if (posix_memalign(&p, huge, bytes) != 0)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 struct cache *cache_create(size_t capacity)
 {
     struct cache *c;
@@ -56,8 +76,8 @@ struct cache *cache_create(size_t capacity)
     c->capacity = capacity;
     for (c->nslots = 16; c->nslots < 2 * capacity; c->nslots *= 2)
         ;
-    c->entries = malloc(capacity * sizeof(*c->entries));
-    c->slots = malloc(c->nslots * sizeof(*c->slots));
+    c->entries = cache_alloc(capacity * sizeof(*c->entries));
+    c->slots = cache_alloc(c->nslots * sizeof(*c->slots));
     if (c->entries == NULL || c->slots == NULL) {
         cache_free(c);
         return NULL;
