@@ -1120,6 +1120,7 @@ void cluster_sample(struct cluster *c, struct timeline_sample *s)
             s->kv_util = (kv - c->last_kv_token_s) / (dt_replica * c->sc->kv_capacity_tokens);
     }
     s->cost_usd = nodes_cost_usd(c->nodes);
+    s->cold_starts = c->cold_starts;
     for (i = 0; i < (int)nodes_npools(c->nodes) && i < CLUSTER_MAX_POOLS; i++) {
         c->pool_nodes[i] = nodes_count(c->nodes, (size_t)i);
         s->nodes += c->pool_nodes[i];

@@ -41,7 +41,7 @@ int metrics_init(struct metrics *m, const struct scenario *sc, const char *dir, 
         return -1;
     }
     fputs("time_s,arrivals,completed,rejected,timed_out,queue_len,running,replicas_desired,replicas_ready,"
-          "kv_util,busy_frac,cost_usd,ttft_p50_s,ttft_p99_s,nodes",
+          "kv_util,busy_frac,cost_usd,ttft_p50_s,ttft_p99_s,cold_starts,nodes",
           m->timeline);
     {
         size_t i;
@@ -158,7 +158,8 @@ void metrics_timeline_row(struct metrics *m, double t_start_s, const struct time
         fprintf(m->timeline, "%.6f,%.6f,", hist_quantile(m->iv_ttft, 0.5), hist_quantile(m->iv_ttft, 0.99));
     else
         fputs(",,", m->timeline);
-    fprintf(m->timeline, "%d", s->nodes);
+    fprintf(m->timeline, "%llu,%d", s->cold_starts - m->last_cold_starts, s->nodes);
+    m->last_cold_starts = s->cold_starts;
     {
         size_t i;
         for (i = 0; i < m->sc->npools; i++)

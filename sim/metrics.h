@@ -39,6 +39,7 @@ struct timeline_sample {
     double kv_util;   /* mean over the interval, in [0, 1] */
     double busy_frac; /* mean over the interval, in [0, 1] */
     double cost_usd;  /* accumulated since the start */
+    unsigned long long cold_starts; /* replicas started cold since the start */
     int nodes;        /* nodes up (provisioning or running), all pools */
     const int *pool_nodes; /* per pool, in the scenario's order (npools entries) */
 };
@@ -66,6 +67,7 @@ struct metrics {
     uint64_t iv_timed_out;
     FILE *timeline;
     FILE *requests;
+    unsigned long long last_cold_starts;
 };
 
 /* Create; open DIR/timeline.csv (and DIR/requests.csv when REQUESTS_CSV).

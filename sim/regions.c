@@ -286,6 +286,7 @@ void regions_sample(struct regions *rg, struct timeline_sample *s)
         s->replicas_ready += one.replicas_ready;
         s->cost_usd += one.cost_usd;
         s->nodes += one.nodes;
+        s->cold_starts += one.cold_starts;
         for (p = 0; p < rg->sc->npools && p < 64; p++)
             rg->pool_nodes[p] += one.pool_nodes[p];
         busy += w * one.busy_frac;

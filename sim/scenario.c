@@ -3,6 +3,7 @@
 #include "sim/scenario.h"
 
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,62 @@ static int scenario_read_service(struct scenario *s, struct conf_node *map, stru
 
 static const char *const scenario_pricing_names[] = {"on_demand", "spot", "reserved", NULL};
 
+/* Spot interruption times replayed from a file: one time a line (seconds or
+ * a duration, from the start of the run), in order; '#' starts a comment. */
+static int scenario_read_interruptions(struct scenario *s, const struct conf_node *n, struct pool_spec *p,
+                                       struct err *e)
+{
+    const char *name;
+    char path[4096], line[256];
+    long lineno = 0;
+    FILE *f;
+
+    if (conf_node_str(s->conf, n, "interruptions_file", &name, e) < 0)
+        return -1;
+    conf_path(s->conf, n, name, path, sizeof(path));
+    f = fopen(path, "r");
+    if (f == NULL) {
+        char where[600];
+        conf_where(s->conf, n, where, sizeof(where));
+        err_sys(e, errno, "%s: interruptions_file %s", where, path);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *hash = strchr(line, '#'), *t = line, *end;
+        struct err sub;
+        double v;
+
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            fclose(f);
+            return err_at(e, path, lineno, "line too long");
+        }
+        if (hash != NULL)
+            *hash = '\0';
+        while (*t == ' ' || *t == '\t')
+            t++;
+        end = t + strcspn(t, " \t\r\n");
+        if (end == t)
+            continue;
+        *end = '\0';
+        if (duration_parse(t, &v, &sub) < 0) {
+            fclose(f);
+            return err_at(e, path, lineno, "%s", sub.msg);
+        }
+        if (p->n_interruption_times == POOL_MAX_TIMES) {
+            fclose(f);
+            return err_at(e, path, lineno, "more than %d interruption times", POOL_MAX_TIMES);
+        }
+        if (p->n_interruption_times > 0 && v < p->interruption_times_s[p->n_interruption_times - 1]) {
+            fclose(f);
+            return err_at(e, path, lineno, "times must not go back (%s)", t);
+        }
+        p->interruption_times_s[p->n_interruption_times++] = v;
+    }
+    fclose(f);
+    return 0;
+}
+
 /* One pool of cluster.pools: NAME: {...}.  Fallbacks are resolved later. */
 static int scenario_read_pool(struct scenario *s, const char *name, struct conf_node *map, struct pool_spec *p,
                               const char **fallback, struct err *e)
@@ -64,7 +121,8 @@ static int scenario_read_pool(struct scenario *s, const char *name, struct conf_
     static const char *const keys[] = {"instance", "gpus_per_node", "hourly_usd", "on_demand_hourly_usd", "pricing",
                                        "min_nodes", "max_nodes", "provisioning", "idle_timeout", "share", "fallback",
                                        "spot", NULL};
-    static const char *const spot_keys[] = {"interruptions_per_hour", "interruptions", "notice", "unavailable", NULL};
+    static const char *const spot_keys[] = {"interruptions_per_hour", "interruptions", "interruptions_file", "notice",
+                                            "unavailable", NULL};
     const struct conf *c = s->conf;
     struct conf_node *spot = NULL, *times = NULL;
     long gpus = s->gpus_per_replica, min_nodes = 0, max_nodes = 1000;
@@ -151,6 +209,9 @@ static int scenario_read_pool(struct scenario *s, const char *name, struct conf_
                 return conf_error(c, item, e, "interruptions: times must not go back");
         }
         p->n_interruption_times = conf_seq_len(times);
+        if (conf_get(spot, "interruptions_file") != NULL &&
+            scenario_read_interruptions(s, conf_get(spot, "interruptions_file"), p, e) < 0)
+            return -1;
     }
     return 0;
 }

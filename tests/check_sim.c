@@ -894,6 +894,22 @@ START_TEST(test_spot_interruption_requeue)
     /* The interrupted node was billed from 0 to 220 s. */
     ck_assert(jget(pools, "spot", "node_hours", NULL) > 220.0 / 3600);
     json_decref(sm);
+    /* The same interruption replayed from a file. */
+    write_file("times.txt", "# spot reclaims seen last week\n100s  # the first\n\n");
+    sm = run_yaml("workload: {trace: t.csv}\n"
+                  "service: {profile: flat.json}\n"
+                  "cluster:\n"
+                  "  replicas: 2\n"
+                  "  startup: {model_load: 30s}\n"
+                  "  pools:\n"
+                  "    spot:\n"
+                  "      {pricing: spot, gpus_per_node: 1, hourly_usd: 1, on_demand_hourly_usd: 3, fallback: ondemand,\n"
+                  "       idle_timeout: 0, spot: {interruptions_file: times.txt, notice: 120s, unavailable: 10m}}\n"
+                  "    ondemand: {pricing: on_demand, gpus_per_node: 1, hourly_usd: 3, share: 0, provisioning: 60s,\n"
+                  "               idle_timeout: 0}\n");
+    ck_assert_double_eq(jget(sm, "events", "preemptions", NULL), 1);
+    ck_assert_double_eq(jget(sm, "events", "requeued", NULL), 2);
+    json_decref(sm);
     remove_tmpdir();
 }
 END_TEST
@@ -930,6 +946,12 @@ START_TEST(test_pool_errors)
     expect_load_error(MINIMAL_YAML "  pools: {a: {spot: {notice: 2m}}}\n", NULL, 0, "bad.yaml:7", "only for pricing: spot");
     expect_load_error(MINIMAL_YAML "  pools: {a: {min_nodes: 5, max_nodes: 2}}\n", NULL, 0, "bad.yaml:7", "min_nodes");
     expect_load_error(MINIMAL_YAML "  pools: {a: {gpu_per_node: 2}}\n", NULL, 0, "bad.yaml:7", "unknown key 'gpu_per_node'");
+    write_file("times.txt", "10s\n5m\nsoon\n");
+    expect_load_error(MINIMAL_YAML "  pools: {a: {pricing: spot, hourly_usd: 1, spot: {interruptions_file: times.txt}}}\n",
+                      NULL, 0, "times.txt:3", "soon");
+    write_file("times.txt", "5m\n10s\n");
+    expect_load_error(MINIMAL_YAML "  pools: {a: {pricing: spot, hourly_usd: 1, spot: {interruptions_file: times.txt}}}\n",
+                      NULL, 0, "times.txt:2", "must not go back");
     remove_tmpdir();
 }
 END_TEST
