@@ -582,7 +582,7 @@ static int replica_start_step(struct cluster *c, struct replica *rp)
             budget -= 1;
         }
     }
-    for (i = 0; i < rp->n_running && budget > 0; i++) {
+    for (i = 0; i < rp->n_running && budget > 0 && decode < rp->n_running; i++) {
         uint32_t left, chunk;
         r = rp->running[i];
         if (r->decoding)
