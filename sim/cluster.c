@@ -68,6 +68,7 @@ struct replica {
     int run_seqs;
     double run_kv_extra;  /* KV token-seconds the run adds over kv_used x time */
     uint64_t step_gen;    /* the step end events carry it; a stale one is ignored */
+    size_t end_pos;       /* the heap index of the pending step end (engine_move), or SIZE_MAX */
     /* Integrals over time, for utilisation. */
     double busy_s;
     double kv_token_s;
@@ -301,6 +302,7 @@ int cluster_add_replica(struct cluster *c, bool cold)
     rp->id = c->next_replica_id++;
     rp->created_s = c->en->now_s;
     rp->kv_since_s = c->en->now_s;
+    rp->end_pos = SIZE_MAX;
     c->replicas[c->n_replicas++] = rp;
     if (c->n_replicas > c->replicas_max)
         c->replicas_max = c->n_replicas;
@@ -458,7 +460,8 @@ static int replica_start_single(struct cluster *c, struct replica *rp)
     rp->busy = true;
     rp->step_s = service_s;
     c->steps++;
-    return engine_schedule(c->en, c->en->now_s + service_s, EV_REPLICA_STEP_END, rp, ++rp->step_gen);
+    return engine_schedule_tracked(c->en, c->en->now_s + service_s, EV_REPLICA_STEP_END, rp, ++rp->step_gen,
+                                   &rp->end_pos);
 }
 
 /* Preempt the newest running sequence: free its KV and put it back at the
@@ -543,8 +546,9 @@ static int replica_cut_run(struct cluster *c, struct replica *rp)
     rp->run_steps = m;
     rp->run_kv_extra = extra;
     rp->step_s = t;
-    rp->step_gen++;
-    return engine_schedule(c->en, rp->run_start_s + t, EV_REPLICA_STEP_END, rp, rp->step_gen);
+    /* Move the pending end rather than leave a stale one in the heap. */
+    engine_move(c->en, &rp->end_pos, rp->run_start_s + t);
+    return 0;
 }
 
 /* Form and launch the next batch (continuous batching). */
@@ -639,7 +643,7 @@ static int replica_start_step(struct cluster *c, struct replica *rp)
         c->steps++;
     }
     rp->step_gen++;
-    return engine_schedule(c->en, now + rp->step_s, EV_REPLICA_STEP_END, rp, rp->step_gen);
+    return engine_schedule_tracked(c->en, now + rp->step_s, EV_REPLICA_STEP_END, rp, rp->step_gen, &rp->end_pos);
 }
 
 /* ---- the gateway ------------------------------------------------------------------------ */

@@ -2,6 +2,7 @@
 #include "sim/engine.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +22,47 @@ static inline int engine_before(const struct event *a, const struct event *b)
     return a->time_s < b->time_s || (a->time_s == b->time_s && a->seq < b->seq);
 }
 
-int engine_schedule(struct engine *en, double time_s, int type, void *obj, uint64_t arg)
+/* Put EV at index I and tell its tracker. */
+static inline void engine_place(struct engine *en, size_t i, const struct event *ev)
+{
+    en->heap[i] = *ev;
+    if (ev->where != NULL)
+        *ev->where = i;
+}
+
+/* Sift EV up from index I (a hole) to its place. */
+static void engine_sift_up(struct engine *en, size_t i, const struct event *ev)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!engine_before(ev, &en->heap[parent]))
+            break;
+        engine_place(en, i, &en->heap[parent]);
+        i = parent;
+    }
+    engine_place(en, i, ev);
+}
+
+/* Sift EV down from index I (a hole) in a heap of N to its place. */
+static void engine_sift_down(struct engine *en, size_t i, size_t n, const struct event *ev)
+{
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= n)
+            break;
+        if (child + 1 < n && engine_before(&en->heap[child + 1], &en->heap[child]))
+            child++;
+        if (!engine_before(&en->heap[child], ev))
+            break;
+        engine_place(en, i, &en->heap[child]);
+        i = child;
+    }
+    engine_place(en, i, ev);
+}
+
+int engine_schedule_tracked(struct engine *en, double time_s, int type, void *obj, uint64_t arg, size_t *where)
 {
     struct event ev;
-    size_t i;
 
     assert(time_s >= en->now_s);
     if (en->n == en->cap) {
@@ -40,44 +78,44 @@ int engine_schedule(struct engine *en, double time_s, int type, void *obj, uint6
     ev.type = type;
     ev.obj = obj;
     ev.arg = arg;
-    /* Sift up. */
-    i = en->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!engine_before(&ev, &en->heap[parent]))
-            break;
-        en->heap[i] = en->heap[parent];
-        i = parent;
-    }
-    en->heap[i] = ev;
+    ev.where = where;
+    engine_sift_up(en, en->n++, &ev);
     return 0;
+}
+
+int engine_schedule(struct engine *en, double time_s, int type, void *obj, uint64_t arg)
+{
+    return engine_schedule_tracked(en, time_s, type, obj, arg, NULL);
+}
+
+void engine_move(struct engine *en, size_t *where, double time_s)
+{
+    size_t i = *where;
+    struct event ev;
+
+    assert(i < en->n && en->heap[i].where == where && time_s >= en->now_s);
+    ev = en->heap[i];
+    ev.time_s = time_s;
+    ev.seq = en->next_seq++;
+    /* Later than before can only go down; earlier only up. */
+    if (i > 0 && engine_before(&ev, &en->heap[(i - 1) / 2]))
+        engine_sift_up(en, i, &ev);
+    else
+        engine_sift_down(en, i, en->n, &ev);
 }
 
 int engine_pop(struct engine *en, struct event *out)
 {
     struct event last;
-    size_t i, n;
 
     if (en->n == 0)
         return 0;
     *out = en->heap[0];
+    if (out->where != NULL)
+        *out->where = SIZE_MAX;
     last = en->heap[--en->n];
-    n = en->n;
-    /* Sift the last element down from the root. */
-    i = 0;
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= n)
-            break;
-        if (child + 1 < n && engine_before(&en->heap[child + 1], &en->heap[child]))
-            child++;
-        if (!engine_before(&en->heap[child], &last))
-            break;
-        en->heap[i] = en->heap[child];
-        i = child;
-    }
-    if (n > 0)
-        en->heap[i] = last;
+    if (en->n > 0)
+        engine_sift_down(en, 0, en->n, &last);
     en->now_s = out->time_s;
     en->processed++;
     return 1;

@@ -18,6 +18,7 @@ struct event {
     int type;      /* the simulator's event kind */
     void *obj;     /* what the event is about (a replica, a request) */
     uint64_t arg;  /* a small payload, e.g. a generation counter */
+    size_t *where; /* kept equal to the event's index in the heap (SIZE_MAX once popped); or NULL */
 };
 
 struct engine {
@@ -34,6 +35,14 @@ void engine_free(struct engine *en);
 
 /* Schedule an event at TIME_S (>= now).  Returns -1 when out of memory. */
 int engine_schedule(struct engine *en, double time_s, int type, void *obj, uint64_t arg);
+
+/* Like engine_schedule, and keep *WHERE equal to the event's place in the
+ * heap until it pops (then SIZE_MAX), so that engine_move can find it. */
+int engine_schedule_tracked(struct engine *en, double time_s, int type, void *obj, uint64_t arg, size_t *where);
+
+/* Move the tracked event at heap index *WHERE to TIME_S (>= now); it then
+ * orders as if scheduled now.  Cheaper than leaving a stale event behind. */
+void engine_move(struct engine *en, size_t *where, double time_s);
 
 /* Pop the earliest event into *out and advance now.  Returns 0 when empty. */
 int engine_pop(struct engine *en, struct event *out);
