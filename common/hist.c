@@ -2,6 +2,7 @@
 #include "common/hist.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ struct hist {
     size_t nbuckets;
     int offset;
     double log_gamma;
+    double inv_log_gamma; /* 1 / log_gamma: hist_index multiplies */
     uint64_t buckets[];
 };
 
@@ -25,7 +27,8 @@ static double hist_gamma(void)
     return (1.0 + HIST_REL_ERR) / (1.0 - HIST_REL_ERR);
 }
 
-struct hist *hist_create(void)
+/* The histogram itself (hist_create also makes sure the bounds exist). */
+static struct hist *hist_create_buckets(void)
 {
     double lg = log(hist_gamma());
     int lo = (int)ceil(log(HIST_MIN) / lg);
@@ -38,6 +41,7 @@ struct hist *hist_create(void)
     h->nbuckets = n;
     h->offset = 1 - lo;
     h->log_gamma = lg;
+    h->inv_log_gamma = 1.0 / lg;
     return h;
 }
 
@@ -56,6 +60,50 @@ void hist_reset(struct hist *h)
     h->nbuckets = n;
     h->offset = off;
     h->log_gamma = lg;
+    h->inv_log_gamma = 1.0 / lg;
+}
+
+/* Upper bounds of the buckets, g^(i - offset), the same for every
+ * histogram: hist_index estimates a bucket with a cheap logarithm and settles
+ * it against these, exactly. */
+static double *hist_bounds;
+static size_t hist_nbounds;
+static pthread_once_t hist_bounds_once = PTHREAD_ONCE_INIT;
+
+static void hist_bounds_init(void)
+{
+    double lg = log(hist_gamma());
+    int lo = (int)ceil(log(HIST_MIN) / lg);
+    int hi = (int)ceil(log(HIST_MAX) / lg);
+    size_t i, n = (size_t)(hi - lo) + 2;
+
+    hist_bounds = malloc(n * sizeof(*hist_bounds));
+    if (hist_bounds == NULL)
+        return;
+    for (i = 0; i < n; i++)
+        hist_bounds[i] = exp(((double)i - (1 - lo)) * lg);
+    hist_nbounds = n;
+}
+
+/* ln(v) for v > 0 to about 1e-5: the binary exponent, and
+ * ln(m) = 2 atanh((m - 1) / (m + 1)) by four terms of its series for the
+ * mantissa m in [1, 2). */
+static inline double hist_fast_ln(double v)
+{
+    union {
+        double d;
+        uint64_t u;
+    } x;
+    double m, t, t2;
+    int e;
+
+    x.d = v;
+    e = (int)((x.u >> 52) & 0x7ff) - 1023;
+    x.u = (x.u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    m = x.d;
+    t = (m - 1.0) / (m + 1.0);
+    t2 = t * t;
+    return e * M_LN2 + 2.0 * t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7))));
 }
 
 static size_t hist_index(const struct hist *h, double v)
@@ -64,12 +112,30 @@ static size_t hist_index(const struct hist *h, double v)
 
     if (v <= HIST_MIN)
         return 0;
-    i = (long)ceil(log(v) / h->log_gamma) + h->offset;
+    if (!(v < HIST_MAX) || hist_bounds == NULL) {
+        i = (long)ceil(log(v) * h->inv_log_gamma) + h->offset;
+    } else {
+        /* The estimate is within a thousandth of a bucket: at most one step
+         * to either side settles it against the exact bounds. */
+        i = (long)ceil(hist_fast_ln(v) * h->inv_log_gamma) + h->offset;
+        if (i >= 1 && (size_t)i < hist_nbounds) {
+            if (hist_bounds[i] < v && (size_t)i + 1 < hist_nbounds)
+                i++;
+            else if (i > 1 && hist_bounds[i - 1] >= v)
+                i--;
+        }
+    }
     if (i < 1)
         i = 1;
     if ((size_t)i >= h->nbuckets)
         i = (long)h->nbuckets - 1;
     return (size_t)i;
+}
+
+struct hist *hist_create(void)
+{
+    pthread_once(&hist_bounds_once, hist_bounds_init);
+    return hist_create_buckets();
 }
 
 static double hist_value(const struct hist *h, size_t i)

@@ -116,7 +116,10 @@ void metrics_done(struct metrics *m, const struct request_times *t)
     hist_add(m->queue, queue);
     hist_add(m->ttft, ttft);
     hist_add(m->e2e, e2e);
-    if (t->output_tokens > 1 && t->replica >= 0) /* a cached answer comes whole */
+    /* Time per output token only where tokens are generated one by one: not
+     * for a cached answer (it comes whole), nor when each request is served
+     * whole (service kinds exponential and deterministic). */
+    if (t->output_tokens > 1 && t->replica >= 0 && sc->service == SERVICE_PROFILE)
         hist_add(m->tpot, tpot);
     if (sc->slo_ttft_s > 0 && ttft > sc->slo_ttft_s)
         good = false;
