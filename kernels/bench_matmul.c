@@ -376,7 +376,7 @@ static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
     double flops = 2.0 * c->m * c->n * c->k;
     double bytes = weight_bytes(o->dtype, c->n, c->k, o->group) + 4.0 * (c->m * c->k + c->m * c->n);
     double t, t_blas = NAN, t_f32 = NAN, gflops, bound, err_rel;
-    int runs, last, runs_blas = 0, runs_f32 = 0, dummy, is_blas = strcmp(o->backend, "openblas") == 0;
+    int runs, last, runs_blas = 0, runs_f32 = 0, runs_ignored, is_blas = strcmp(o->backend, "openblas") == 0;
     char shape[96];
 
     if (!is_blas)
@@ -392,17 +392,17 @@ static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
         t = mm_time(&d, be, d.wv, d.wcopies_n, (int)c->m, o->repeat, &runs, &last);
     err_rel = mm_error(c, d.out[last], d.x[last], d.w32);
     if (o->dtype != KN_F32 && cpu != NULL)
-        t_f32 = mm_time(&d, cpu, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_f32, &dummy);
+        t_f32 = mm_time(&d, cpu, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_f32, &runs_ignored);
 #ifdef HAVE_OPENBLAS
     if (is_blas) {
         t_blas = t;
         runs_blas = runs;
     } else {
-        t_blas = mm_time(&d, NULL, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_blas, &dummy);
+        t_blas = mm_time(&d, NULL, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_blas, &runs_ignored);
     }
     bench_settle(); /* OpenBLAS's threads spin a while after its last call */
 #endif
-    (void)dummy;
+    (void)runs_ignored;
     gflops = flops / t / 1e9;
     bound = bench_roofline_bound(roof, flops / bytes);
     bench_table_row(table);
