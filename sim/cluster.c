@@ -105,7 +105,6 @@ struct cluster {
     /* Integrals since the start, and their values at the last sample. */
     double replica_s;
     double integral_since_s;
-    double last_sample_s;
     double last_busy_s;
     double last_kv_token_s;
     double last_replica_s;
@@ -479,19 +478,23 @@ static void replica_preempt_newest(struct cluster *c, struct replica *rp)
     rq_push_front(&rp->waiting, r);
 }
 
-/* Duration of the first STEPS steps of the decode run of RP (N sequences
- * over CTX0 tokens, growing by N a step), and the KV token-seconds added by
- * the growth, into *kv_extra. */
-static double replica_run_s(const struct cluster *c, const struct replica *rp, int steps, double *kv_extra)
+/* Walk the steps of RP's decode run (N sequences over CTX0 tokens, growing by
+ * N a step) until MAX_STEPS steps or until they last UNTIL_S: returns their
+ * duration, the steps walked in *steps and the KV token-seconds the growth
+ * adds in *kv_extra. */
+static double replica_run_prefix(const struct cluster *c, const struct replica *rp, int max_steps, double until_s,
+                                 int *steps, double *kv_extra)
 {
     double t = 0, extra = 0;
-    int j;
+    int j = 0;
 
-    for (j = 0; j < steps; j++) {
+    while (j < max_steps && t < until_s) {
         double dt = profile_iteration_s(c->sc->profile, 0, 0, rp->run_seqs, rp->run_ctx0 + (double)j * rp->run_seqs);
         extra += (double)j * rp->run_seqs * dt;
         t += dt;
+        j++;
     }
+    *steps = j;
     *kv_extra = extra;
     return t;
 }
@@ -521,7 +524,7 @@ static int replica_plan_decode_run(struct cluster *c, struct replica *rp, int n,
     rp->run_start_s = c->en->now_s;
     rp->run_ctx0 = ctx0;
     rp->run_seqs = n;
-    rp->step_s = replica_run_s(c, rp, k, &rp->run_kv_extra);
+    rp->step_s = replica_run_prefix(c, rp, k, INFINITY, &k, &rp->run_kv_extra);
     return k;
 }
 
@@ -529,17 +532,13 @@ static int replica_plan_decode_run(struct cluster *c, struct replica *rp, int n,
  * boundary from now, so the next step can take it in. */
 static int replica_cut_run(struct cluster *c, struct replica *rp)
 {
-    double elapsed = c->en->now_s - rp->run_start_s, t = 0, extra = 0;
+    double extra, t;
     int m;
 
-    for (m = 0; m < rp->run_steps; m++) {
-        double dt = profile_iteration_s(c->sc->profile, 0, 0, rp->run_seqs, rp->run_ctx0 + (double)m * rp->run_seqs);
-        extra += (double)m * rp->run_seqs * dt;
-        t += dt;
-        if (t >= elapsed)
-            break;
-    }
-    m++;
+    /* The first boundary at or after now: at least one step. */
+    t = replica_run_prefix(c, rp, rp->run_steps, c->en->now_s - rp->run_start_s, &m, &extra);
+    if (m == 0)
+        t = replica_run_prefix(c, rp, 1, INFINITY, &m, &extra);
     if (m >= rp->run_steps)
         return 0; /* the run ends at that boundary anyway */
     c->steps -= (unsigned long long)(rp->run_steps - m);
@@ -1133,7 +1132,6 @@ void cluster_sample(struct cluster *c, struct timeline_sample *s)
     c->last_busy_s = busy;
     c->last_kv_token_s = kv;
     c->last_replica_s = c->replica_s;
-    c->last_sample_s = now;
 }
 
 void cluster_totals(struct cluster *c, struct cluster_totals *t)
