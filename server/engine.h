@@ -1,0 +1,111 @@
+/* engine.h -- the inference engine: the only thing that touches the model.
+ *
+ * The engine runs on its own thread.  Callers (the HTTP layer, `llmserve
+ * generate`) submit requests through a bounded queue and receive tokens
+ * through a callback.  Every step the engine forms a batch by continuous
+ * (iteration-level) scheduling: sequences waiting in the queue join the
+ * running batch when the paged KV cache has free blocks for them, long
+ * prompts are prefilled in chunks so decoding never stalls behind them,
+ * finished or cancelled sequences leave at once, and when the cache runs
+ * out the newest sequence is preempted (its blocks freed, recomputed later).
+ *
+ * Thread-safety: every function below may be called from any thread. */
+#ifndef LLM_ENGINE_H
+#define LLM_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct model;
+struct engine;
+
+struct engine_opts {
+    int max_batch;          /* sequences decoded together (default 16) */
+    int max_queue;          /* requests waiting beyond the batch; submit fails beyond it (default 64) */
+    int kv_block_tokens;    /* tokens per KV-cache block (default 16) */
+    size_t kv_cache_bytes;  /* KV-cache size (default: enough for max_batch full contexts) */
+    int prefill_chunk;      /* prompt tokens prefilled per step per sequence (default 256) */
+    int threads;            /* kernel threads (0: all cores) */
+    const char *backend;    /* kernels backend name ("cpu"; NULL: "cpu") */
+};
+
+/* Sampling and stopping for one request. */
+struct engine_params {
+    float temperature;      /* <= 0: greedy */
+    float top_p;            /* 1: off */
+    int top_k;              /* 0: off */
+    uint64_t seed;          /* the request's RNG seed (same seed, same prompt: same tokens) */
+    int max_tokens;         /* tokens to generate at most (> 0) */
+    int ignore_eos;         /* generate exactly max_tokens (load tests) */
+    const char *const *stop;/* stop strings (copied by engine_submit); the text stops before them */
+    int n_stop;
+};
+
+enum engine_finish {
+    ENGINE_FINISH_NONE = 0, /* not finished (a token event) */
+    ENGINE_FINISH_STOP,     /* EOS or a stop string */
+    ENGINE_FINISH_LENGTH,   /* max_tokens or the model's context */
+    ENGINE_FINISH_CANCELLED,
+    ENGINE_FINISH_ERROR,    /* the request cannot run (prompt longer than the context) */
+};
+
+/* What the callback receives.  A request gets zero or more token events,
+ * then exactly one final event (finish != NONE). */
+struct engine_event {
+    uint64_t id;
+    enum engine_finish finish;
+    int token;              /* token events: the id generated (-1 in the final event) */
+    const char *text;       /* new complete UTF-8 text (may be empty while a character or a
+                               possible stop string is pending); valid during the call */
+    size_t text_len;
+    int prompt_tokens;
+    int completion_tokens;  /* so far */
+    double queue_s;         /* submit -> first scheduled */
+    double ttft_s;          /* submit -> first token */
+    const char *error;      /* ENGINE_FINISH_ERROR: why */
+};
+
+/* Called on the engine thread: it must return quickly and never block (copy
+ * what it needs and signal the caller's own thread).  After the final event
+ * the engine never mentions the request again. */
+typedef void (*engine_event_fn)(void *ctx, const struct engine_event *ev);
+
+/* Create an engine over a loaded model (the engine does not own it) and
+ * start its thread.  NULL with E set on failure. */
+struct engine *engine_create(struct model *m, const struct engine_opts *opts, struct err *e);
+/* Stop the thread: requests still queued or running get a CANCELLED final
+ * event first.  Then free. */
+void engine_destroy(struct engine *eng);
+
+/* Submit a prompt of N_PROMPT token ids (copied).  Returns 0 and the
+ * request's id in *ID, or -1 when the queue is full (E says so; the HTTP
+ * layer answers 429) or the request is invalid (ERR_INPUT: empty prompt,
+ * prompt + max_tokens beyond the context is allowed and ends with LENGTH). */
+int engine_submit(struct engine *eng, const int *prompt, int n_prompt, const struct engine_params *p,
+                  engine_event_fn fn, void *ctx, uint64_t *id, struct err *e);
+
+/* Cancel a request (a client went away): its final event comes with
+ * CANCELLED soon after, unless it had already finished. */
+void engine_cancel(struct engine *eng, uint64_t id);
+
+/* A consistent snapshot for /metrics, /readyz and the admission check. */
+struct engine_stats {
+    int running;            /* sequences in the batch */
+    int waiting;            /* requests queued */
+    int max_batch;
+    int max_queue;
+    double kv_usage;        /* fraction of KV-cache blocks in use, 0..1 */
+    uint64_t steps;         /* engine steps so far */
+    uint64_t prompt_tokens; /* totals since start */
+    uint64_t generated_tokens;
+    uint64_t preemptions;
+    double busy_s;          /* time spent computing (for utilisation) */
+    int last_batch;         /* sequences in the last step */
+};
+void engine_get_stats(struct engine *eng, struct engine_stats *st);
+
+const struct model *engine_model(const struct engine *eng);
+
+#endif
