@@ -28,7 +28,7 @@ esac
 packages="build-essential autoconf automake libtool pkg-config make
  check libjansson-dev libfyaml-dev libxxhash-dev
  libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libopenblas-dev
- gnuplot-nox redis-server python3"
+ gnuplot-nox redis-server python3 python3-venv"
 missing=""
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -70,6 +70,18 @@ if [ "$mode" = run ]; then
 fi
 
 # --- tests -------------------------------------------------------------------------
+# Python tools the tests drive (the OpenAI client, validators, ...) live in a
+# virtual environment, .venv/, listed in tests/requirements.txt.  Tests that
+# need one of them skip, saying so, when it is missing.
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv (tests/requirements.txt)"
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt ||
+    echo "setup: warning: pip install failed; tests that need those modules will skip" >&2
+LLMSCALE_PYTHON=$top/.venv/bin/python
+export LLMSCALE_PYTHON
+
 # Redis serves the tests of the parts that use it; start one if none answers.
 if command -v redis-server >/dev/null 2>&1 && ! (command -v redis-cli >/dev/null && redis-cli ping >/dev/null 2>&1); then
     redis-server --daemonize yes --save "" --appendonly no >/dev/null || true
