@@ -1,0 +1,123 @@
+#!/bin/sh
+# check_deploy.sh -- deploy/: the Kubernetes manifests and the images.
+#
+#  - each overlay (deploy/k8s/overlays/cpu, gpu) and deploy/monitoring is
+#    rendered with `kubectl kustomize` (when kubectl is installed) and must
+#    match the plain YAML committed in deploy/k8s/plain/;
+#  - the plain YAML is validated against the Kubernetes API schema
+#    (tests/k8s_validate.sh: kubernetes-validate, strict, 1.27 and 1.37);
+#  - deploy's own rules beyond the schema (tests/data/deploy/policy.py:
+#    probes, drain timing, non-root, GPU requests, HPA metric, Redis, night
+#    schedule) hold for both overlays;
+#  - broken copies (a grace period shorter than the drain, an HPA in a wrong
+#    API version, a typo in a field) are caught, so the checks can fail;
+#  - the Dockerfiles use exec-form entry points, a non-root user, the
+#    Debian slim and CUDA runtime bases, and the CPU image's run-time
+#    packages hold every shared library the llmserve built here links.
+# Exits 77 (skipped) when Python's yaml or kubernetes_validate is missing.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir/build}
+py=${PYTHON3:-$top_srcdir/.venv/bin/python}
+deploy=$top_srcdir/deploy
+data=$top_srcdir/tests/data/deploy
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
+check() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/    /' "$tmp/log" | head -20; fi; }
+check_fails() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then not_ok "$d (was accepted)"; else ok "$d"; fi; }
+
+if ! "$py" -c 'import yaml, kubernetes_validate' 2>/dev/null; then
+    echo "skip: $py lacks yaml or kubernetes_validate (scripts/setup.sh test installs tests/requirements.txt)"
+    exit 77
+fi
+
+# --- rendering: kustomize output == committed plain YAML ---------------------
+# same_docs A B: the same set of objects (order and formatting aside).
+same_docs() {
+    "$py" - "$1" "$2" <<'PY'
+import sys, yaml
+def load(p):
+    return sorted((yaml.safe_dump(d, sort_keys=True) for d in yaml.safe_load_all(open(p)) if d))
+sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)
+PY
+}
+if command -v kubectl >/dev/null 2>&1; then
+    for o in cpu gpu; do
+        if kubectl kustomize "$deploy/k8s/overlays/$o" >"$tmp/$o.yaml" 2>"$tmp/$o.err"; then
+            check "kustomize overlays/$o renders as deploy/k8s/plain/llmserve-$o.yaml" \
+                same_docs "$tmp/$o.yaml" "$deploy/k8s/plain/llmserve-$o.yaml"
+        else
+            not_ok "kubectl kustomize overlays/$o: $(head -c 300 "$tmp/$o.err")"
+        fi
+    done
+    if kubectl kustomize "$deploy/monitoring" >"$tmp/mon.yaml" 2>"$tmp/mon.err"; then
+        check "kustomize monitoring renders as deploy/k8s/plain/monitoring.yaml" \
+            same_docs "$tmp/mon.yaml" "$deploy/k8s/plain/monitoring.yaml"
+    else
+        not_ok "kubectl kustomize monitoring: $(head -c 300 "$tmp/mon.err")"
+    fi
+else
+    echo "# kubectl not found: validating the committed renders in deploy/k8s/plain/ only"
+fi
+
+# --- the Kubernetes API schema -------------------------------------------------
+for f in llmserve-cpu llmserve-gpu monitoring; do
+    check "$f.yaml valid against the Kubernetes API schema" \
+        env PYTHON3="$py" "$top_srcdir/tests/k8s_validate.sh" "$deploy/k8s/plain/$f.yaml"
+done
+check "servicemonitor.yaml parses (custom resource: no API schema here)" \
+    env PYTHON3="$py" "$top_srcdir/tests/k8s_validate.sh" --allow-unknown "$deploy/monitoring/servicemonitor.yaml"
+sed 's|^apiVersion: autoscaling/v2$|apiVersion: autoscaling/v3|' "$deploy/k8s/plain/llmserve-cpu.yaml" >"$tmp/badapi.yaml"
+check_fails "an HPA in autoscaling/v3 is rejected" env PYTHON3="$py" "$top_srcdir/tests/k8s_validate.sh" "$tmp/badapi.yaml"
+sed 's|readOnlyRootFilesystem: true|readOnlyRootFileSystem: true|' "$deploy/k8s/plain/llmserve-cpu.yaml" >"$tmp/badfield.yaml"
+check_fails "a misspelt field is rejected" env PYTHON3="$py" "$top_srcdir/tests/k8s_validate.sh" "$tmp/badfield.yaml"
+sed 's|terminationGracePeriodSeconds: 120|terminationGracePeriodSeconds: "two minutes"|' "$deploy/k8s/plain/llmserve-gpu.yaml" >"$tmp/badtype.yaml"
+check_fails "a wrong type is rejected" env PYTHON3="$py" "$top_srcdir/tests/k8s_validate.sh" "$tmp/badtype.yaml"
+
+# --- deploy's own rules ------------------------------------------------------------
+for o in cpu gpu; do
+    check "overlay $o: probes, drain, security, resources, HPA, Redis, schedule" \
+        "$py" "$data/policy.py" "$o" "$deploy/k8s/plain/llmserve-$o.yaml"
+done
+sed 's|terminationGracePeriodSeconds: 120|terminationGracePeriodSeconds: 60|' "$deploy/k8s/plain/llmserve-cpu.yaml" >"$tmp/short.yaml"
+check_fails "a grace period shorter than preStop + drain is caught" "$py" "$data/policy.py" cpu "$tmp/short.yaml"
+check_fails "the cpu overlay fails the gpu rules" "$py" "$data/policy.py" gpu "$deploy/k8s/plain/llmserve-cpu.yaml"
+sed 's|redis://llmserve-redis:6379|redis://redis:6379|' "$deploy/k8s/plain/llmserve-cpu.yaml" >"$tmp/redis.yaml"
+check_fails "--cache naming no Service is caught" "$py" "$data/policy.py" cpu "$tmp/redis.yaml"
+
+# --- images -----------------------------------------------------------------------
+# final_stage FILE: the lines of the last stage of a Dockerfile.
+final_stage() { awk '/^FROM /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$1"; }
+for df in Dockerfile Dockerfile.cuda; do
+    final_stage "$deploy/$df" >"$tmp/stage"
+    check "$df: multi-stage" test "$(grep -c '^FROM ' "$deploy/$df")" -ge 2
+    check "$df: exec-form ENTRYPOINT" grep -q '^ENTRYPOINT \["/' "$tmp/stage"
+    check "$df: runs as a non-root numeric user" sh -c "grep '^USER ' '$tmp/stage' | grep -qv -E '^USER (0|root)(:|\$)'"
+    check "$df: no model baked in" sh -c "! grep -E -i '^(COPY|ADD) .*\\.(bin|gguf|safetensors)' '$deploy/$df'"
+done
+check "Dockerfile: runtime on debian:12-slim" grep -q '^FROM debian:12-slim AS runtime' "$deploy/Dockerfile"
+check "Dockerfile.cuda: runtime on the CUDA runtime image" grep -q '^FROM nvidia/cuda:.*-runtime-' "$deploy/Dockerfile.cuda"
+llmserve=$top_builddir/llmserve
+if [ -x "$llmserve" ] && command -v dpkg >/dev/null 2>&1 && command -v ldd >/dev/null 2>&1; then
+    # Every library llmserve links must come from a package the runtime
+    # stage installs, or from the base image (libc, libgcc, libstdc++).
+    final_stage "$deploy/Dockerfile" | tr ' \\' '\n\n' | grep -E '^lib' | sort -u >"$tmp/pkgs"
+    printf '%s\n' libc6 libgcc-s1 libstdc++6 >>"$tmp/pkgs"
+    missing=""
+    for lib in $(ldd "$llmserve" | awk '$3 ~ /^\// {print $3}'); do
+        case "$lib" in *libasan* | *libubsan*) continue ;; esac
+        pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n 1 | cut -d: -f1)
+        [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -n 1 | cut -d: -f1)
+        grep -qx "$pkg" "$tmp/pkgs" || missing="$missing $lib($pkg)"
+    done
+    check "Dockerfile: runtime packages hold every library llmserve links${missing:+ (missing:$missing)}" test -z "$missing"
+else
+    echo "# $llmserve not built (or no dpkg/ldd): runtime libraries not checked"
+fi
+
+echo "check_deploy: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,117 @@
+#!/bin/sh
+# check_deploy_prometheus.sh -- deploy/monitoring: alert rules, scrape config,
+# adapter rules and the Grafana dashboard.
+#
+#  - `promtool check rules` and `promtool test rules` (the alert unit tests
+#    in deploy/monitoring/tests/alerts_test.yml), and a broken threshold
+#    that the unit tests must catch;
+#  - `promtool check config` on prometheus.yml (Debian's promtool is built
+#    without Kubernetes service discovery, so the check runs on a copy with
+#    the kubernetes_sd_configs block swapped for static_configs: everything
+#    else, relabelling and rule files included, is checked as written);
+#  - every metric name in the alert rules, the dashboard, the adapter rules
+#    and the HPA is one llmserve exports: against the agreed list
+#    (tests/data/deploy/llmserve-metrics.txt) and, when `llmserve serve` is
+#    built and answers, against its real /metrics output;
+#  - the dashboard is valid JSON with unique panel ids, a target on every
+#    panel and the Prometheus data source variable.
+# Exits 77 (skipped) when promtool or Python's yaml is missing.
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir/build}
+py=${PYTHON3:-$top_srcdir/.venv/bin/python}
+mon=$top_srcdir/deploy/monitoring
+data=$top_srcdir/tests/data/deploy
+tmp=$(mktemp -d)
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
+check() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/    /' "$tmp/log" | head -30; fi; }
+check_fails() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then not_ok "$d (was accepted)"; else ok "$d"; fi; }
+
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "skip: promtool not found (Debian: apt-get install prometheus; scripts/setup.sh installs it)"
+    exit 77
+fi
+if ! "$py" -c 'import yaml' 2>/dev/null; then
+    echo "skip: $py lacks the yaml module (scripts/setup.sh test installs tests/requirements.txt)"
+    exit 77
+fi
+
+# --- alert rules ---------------------------------------------------------------------
+check "promtool check rules alerts.yml" promtool check rules "$mon/alerts.yml"
+check "promtool test rules (alert unit tests)" sh -c "cd '$mon/tests' && promtool test rules alerts_test.yml"
+# The unit tests must notice a wrong threshold: raise the KV-cache one past 0.98.
+mkdir -p "$tmp/rules/tests"
+sed 's/llmserve_kv_cache_usage_ratio\[5m\]) > 0.95/llmserve_kv_cache_usage_ratio[5m]) > 0.99/' "$mon/alerts.yml" >"$tmp/rules/alerts.yml"
+cp "$mon/tests/alerts_test.yml" "$tmp/rules/tests/"
+check "the KV-cache threshold was changed in the copy" sh -c "! cmp -s '$mon/alerts.yml' '$tmp/rules/alerts.yml'"
+check_fails "the unit tests catch a changed alert threshold" sh -c "cd '$tmp/rules/tests' && promtool test rules alerts_test.yml"
+
+# --- scrape configuration -------------------------------------------------------------
+mkdir -p "$tmp/prom"
+awk '/kubernetes_sd_configs:/ {print "    static_configs:"; print "      - targets: [\"127.0.0.1:8080\"]"; skip=1; next}
+     skip && /^      - role:/ {next} {skip=0; print}' "$mon/prometheus.yml" >"$tmp/prom/prometheus.yml"
+cp "$mon/alerts.yml" "$tmp/prom/"
+check "promtool check config prometheus.yml (service discovery swapped for a static target)" \
+    promtool check config "$tmp/prom/prometheus.yml"
+
+# --- metric names ------------------------------------------------------------------------
+sources="$mon/alerts.yml $mon/grafana/llmserve.json $mon/adapter-rules.yaml $top_srcdir/deploy/k8s/base/hpa.yaml"
+check "every metric deploy/ queries is in the agreed list" \
+    "$py" "$data/metric_names.py" "$data/llmserve-metrics.txt" "$data/external-metrics.txt" $sources
+sed 's/llmserve_requests_waiting/llmserve_queue_length/' "$top_srcdir/deploy/k8s/base/hpa.yaml" >"$tmp/hpa.yaml"
+check_fails "an HPA on an unexported metric is caught" \
+    "$py" "$data/metric_names.py" "$data/llmserve-metrics.txt" "$data/external-metrics.txt" "$tmp/hpa.yaml"
+
+# Against the real server, when there is one.
+llmserve=$top_builddir/llmserve
+if [ -x "$llmserve" ] && command -v curl >/dev/null 2>&1 && "$llmserve" serve --help >/dev/null 2>&1; then
+    port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "$llmserve" serve --model synthetic:stories260K --host 127.0.0.1 --port "$port" >"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    i=0
+    while [ $i -lt 100 ] && ! curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    # One request, so histograms and counters have samples.
+    curl -sf "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+        -d '{"prompt":"Once upon a time","max_tokens":4}' >/dev/null 2>&1
+    if curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt"; then
+        check "every metric deploy/ queries is in llmserve's real /metrics output" \
+            "$py" "$data/metric_names.py" "$tmp/metrics.txt" "$data/external-metrics.txt" $sources
+        # Redis is not configured here, so llmserve_redis_up is absent by design.
+        missing=""
+        for n in $(grep -v -e '^#' -e '^llmserve_redis_up$' "$data/llmserve-metrics.txt"); do
+            grep -q "^# TYPE $n " "$tmp/metrics.txt" || missing="$missing $n"
+        done
+        check "llmserve's /metrics has every agreed family (redis_up aside: no Redis here)${missing:+; missing:$missing}" \
+            test -z "$missing"
+    else
+        not_ok "llmserve serve answered no /metrics on port $port: $(tail -n 5 "$tmp/server.log")"
+    fi
+else
+    echo "# llmserve serve not built here: metric names checked against the agreed list only"
+fi
+
+# --- Grafana dashboard ---------------------------------------------------------------------
+check "the dashboard is valid JSON with unique panel ids and targets on every panel" "$py" - "$mon/grafana/llmserve.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ids = [p["id"] for p in d["panels"]]
+assert len(ids) == len(set(ids)), "duplicate panel ids"
+assert all(p.get("targets") and all(t.get("expr") for t in p["targets"]) for p in d["panels"]), "a panel without a query"
+assert any(v["name"] == "datasource" and v["type"] == "datasource" for v in d["templating"]["list"]), "no datasource variable"
+assert d["uid"] and d["title"]
+PY
+
+echo "check_deploy_prometheus: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
