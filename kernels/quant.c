@@ -38,8 +38,14 @@
 /* Bytes of activations a chunk of GEMM rows may take (half of L2). */
 #define KN_X_CHUNK_BYTES (512 * 1024)
 
-/* How far ahead in the weight stream the Q8 GEMV prefetches (into L2). */
+/* How far ahead in the weight stream the one-row Q8 GEMV kernel
+ * prefetches (into L2). */
 #define KN_Q8_GEMV_PREFETCH (16 * 1024)
+
+/* Weight rows per unit of work of the Q8 GEMV (a chunk is walked as four
+ * streams a quarter of it apart; 64..1024 measured alike, 128 balances two
+ * threads on 4096 rows). */
+#define KN_Q8_GEMV_CHUNK 128
 
 /* Weight-row ranges below this many weight bytes run on one thread. */
 #define KN_PARALLEL_MIN_BYTES (64 * 1024)
@@ -386,6 +392,64 @@ kn_q8_gemv_avx2(float *out, const int8_t *xq, const uint8_t *xa, const float *xs
     *out = _mm_cvtss_f32(v);
 }
 
+/* The GEMV kernel on four weight rows at once: out[r*rs] = xq (k) . row
+ * wq + r*rs*k (r < 4; scales at ws + r*rs*ng), the same arithmetic as
+ * kn_q8_gemv_avx2 (so each output is bit for bit what it computes).  The
+ * four rows are RS rows apart, far enough that each is its own stream in
+ * memory: one core keeps four streams of cache-line misses in flight
+ * where one row at a time (or four adjacent rows) kept too few, and the x
+ * block stays in L1 across the four.  Measured on Zen 3 (single thread,
+ * 11008x4096): 1.3x the one-row kernel, at 4x fewer software prefetches
+ * (none). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+kn_q8_gemv4_avx2(float *out, const int8_t *xq, const uint8_t *xa, const float *xs, const int8_t *wq,
+                 const float *ws, int k, size_t rs, const int GROUP)
+{
+    const int ng = k / GROUP;
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        acc[r] = _mm256_setzero_ps();
+
+    int g = 0;
+    for (; g + 8 <= ng; g += 8) {
+        const int j0 = g * GROUP;
+        const __m256 sx = _mm256_loadu_ps(xs + g);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const int8_t *wr = wq + (size_t)r * rs * k + j0;
+            __m256i d[8];
+#pragma GCC unroll 8
+            for (int h = 0; h < 8; h++)
+                d[h] = kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wr + h * GROUP, GROUP);
+            __m256 s = _mm256_mul_ps(sx, _mm256_loadu_ps(ws + (size_t)r * rs * ng + g));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc[r]);
+        }
+    }
+    if (g < ng) {
+        const int nb = ng - g, j0 = g * GROUP;
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nb), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256 sx = _mm256_maskload_ps(xs + g, mask);
+        for (int r = 0; r < 4; r++) {
+            const int8_t *wr = wq + (size_t)r * rs * k + j0;
+            __m256i d[8];
+            for (int h = 0; h < 8; h++)
+                d[h] = h < nb ? kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wr + h * GROUP, GROUP)
+                              : _mm256_setzero_si256();
+            __m256 s = _mm256_mul_ps(sx, _mm256_maskload_ps(ws + (size_t)r * rs * ng + g, mask));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc[r]);
+        }
+    }
+
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
+        v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+        v = _mm_add_ss(v, _mm_movehdup_ps(v));
+        out[(size_t)r * rs] = _mm_cvtss_f32(v);
+    }
+}
+
 /* One GEMV row for GROUP 32 or 64; each case is a separate copy of
  * kn_q8_gemv_avx2. */
 __attribute__((target("avx2,fma"))) static void kn_q8_gemv_avx2_any(float *out, const int8_t *xq, const uint8_t *xa,
@@ -399,6 +463,26 @@ __attribute__((target("avx2,fma"))) static void kn_q8_gemv_avx2_any(float *out, 
         kn_q8_gemv_avx2(out, xq, xa, xs, wq, ws, pf, k, 64);
     else
         assert(!"kn_q8_gemv_avx2_any: group not instantiated");
+}
+
+/* GEMV over weight rows i0 .. i1-1 (one chunk): the chunk is cut into
+ * four quarters walked side by side by kn_q8_gemv4_avx2 (four streams,
+ * rs = a quarter apart); the (i1 - i0) % 4 rows left go one at a time. */
+__attribute__((target("avx2,fma"))) static void kn_q8_gemv_chunk_avx2(float *out, const int8_t *xq,
+                                                                       const uint8_t *xa, const float *xs,
+                                                                       const struct kn_weights *w, int i0, int i1)
+{
+    const int k = w->k, group = w->group, ng = k / group;
+    const int8_t *wq = w->data;
+    const size_t q = (size_t)(i1 - i0) / 4;
+    for (size_t i = (size_t)i0; i < (size_t)i0 + q; i++) {
+        if (group == 32)
+            kn_q8_gemv4_avx2(out + i, xq, xa, xs, wq + i * k, w->scales + i * ng, k, q, 32);
+        else
+            kn_q8_gemv4_avx2(out + i, xq, xa, xs, wq + i * k, w->scales + i * ng, k, q, 64);
+    }
+    for (size_t i = (size_t)i0 + 4 * q; i < (size_t)i1; i++)
+        kn_q8_gemv_avx2_any(out + i, xq, xa, xs, wq + i * k, w->scales + i * ng, wq + i * k, k, group);
 }
 
 /* All MR activation rows against weight rows i .. i+NT-1: 4-row tiles, then
@@ -462,6 +546,7 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
     const int nthreads = kn_matmul_threads((size_t)n * k);
     const int nr = m == 1 ? KN_GEMV_N : KN_TILE_N;
     const int ntiles = (n + nr - 1) / nr;
+    const int nchunks = (n + KN_Q8_GEMV_CHUNK - 1) / KN_Q8_GEMV_CHUNK;
 
     int mc = KN_X_CHUNK_BYTES / k;
     if (mc > KN_TILE_M)
@@ -503,13 +588,23 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
                     kn_quantize_q8(xq + (size_t)r * k, xs + (size_t)r * ng, x + (size_t)(r0 + r) * k, (size_t)k,
                                    group);
             }
+            if (m == 1 && avx2) {
+                /* Chunks handed out as threads free up: a thread that shares
+                 * its core with another process takes fewer. */
+#pragma omp for schedule(dynamic, 1)
+                for (int c = 0; c < nchunks; c++) {
+                    int i0 = c * KN_Q8_GEMV_CHUNK, i1 = i0 + KN_Q8_GEMV_CHUNK < n ? i0 + KN_Q8_GEMV_CHUNK : n;
+                    kn_q8_gemv_chunk_avx2(o, xq, xa, xs, w, i0, i1);
+                }
+            } else {
 #pragma omp for schedule(static)
-            for (int t = 0; t < ntiles; t++) {
-                int i0 = t * nr, i1 = i0 + nr < n ? i0 + nr : n;
-                if (avx2)
-                    kn_q8_rows_avx2(o, n, xq, xa, xs, mr, w, i0, i1);
-                else
-                    kn_q8_rows_portable(o, n, xq, xs, mr, w, i0, i1);
+                for (int t = 0; t < ntiles; t++) {
+                    int i0 = t * nr, i1 = i0 + nr < n ? i0 + nr : n;
+                    if (avx2)
+                        kn_q8_rows_avx2(o, n, xq, xa, xs, mr, w, i0, i1);
+                    else
+                        kn_q8_rows_portable(o, n, xq, xs, mr, w, i0, i1);
+                }
             }
         }
     }
