@@ -28,7 +28,8 @@ esac
 packages="build-essential autoconf automake libtool pkg-config make
  check libjansson-dev libfyaml-dev libxxhash-dev
  libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libopenblas-dev
- gnuplot-nox redis-server python3 python3-venv"
+ gnuplot-nox redis-server python3 python3-venv
+ prometheus"
 missing=""
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -41,6 +42,17 @@ if [ -n "$missing" ]; then
     [ "$(id -u)" -ne 0 ] && sudo=sudo
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# kubectl renders deploy/'s Kustomize overlays in tests/check_deploy.sh;
+# Debian's is kubernetes-client (only when no kubectl is installed already,
+# since another kubectl package would conflict with it).
+if ! command -v kubectl >/dev/null 2>&1; then
+    echo "setup: installing kubernetes-client (kubectl)"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null ||
+        echo "setup: warning: kubernetes-client not installed; tests/check_deploy.sh checks the committed renders only" >&2
 fi
 
 # --- build ---------------------------------------------------------------------
