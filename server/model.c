@@ -1,0 +1,240 @@
+/* model.c -- the forward pass of the Llama architecture, written to read top
+ * to bottom like llama2.c's run.c, over a batch of sequences and the paged KV
+ * cache (see forward.h).  The speed comes from the kernels it calls: every
+ * weight matmul takes all T tokens of the step at once.
+ *
+ * Shapes: x is (T, dim), the residual stream of the step's T tokens, in the
+ * order of the sequences and of their tokens; q is (T, n_heads, head_dim),
+ * k and v are (T, n_kv_heads, head_dim), hb is (T, hidden_dim). */
+#include "config.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/forward.h"
+
+struct forward {
+    const struct model *m;
+    struct kv_cache *kv;
+    const struct kn_backend *be;
+    int max_tokens;
+    /* activations, max_tokens rows each */
+    float *x;      /* (T, dim) residual stream */
+    float *xb;     /* (T, dim) normalised input of a sublayer */
+    float *xb2;    /* (T, dim) output of a sublayer */
+    float *q;      /* (T, n_heads * head_dim) */
+    float *k;      /* (T, kv_dim) */
+    float *v;      /* (T, kv_dim) */
+    float *att;    /* (T, n_heads * head_dim) attention output */
+    float *hb;     /* (T, hidden_dim) gate, then silu(gate) * up */
+    float *hb2;    /* (T, hidden_dim) up */
+    float *last;   /* (T, dim) final-normed last tokens of the sequences wanting logits */
+    float *logits; /* (T, vocab) */
+};
+
+/* ---- build / free ------------------------------------------------------------ */
+
+void forward_free(struct forward *f)
+{
+    if (f == NULL)
+        return;
+    free(f->x);
+    free(f->xb);
+    free(f->xb2);
+    free(f->q);
+    free(f->k);
+    free(f->v);
+    free(f->att);
+    free(f->hb);
+    free(f->hb2);
+    free(f->last);
+    free(f->logits);
+    free(f);
+}
+
+/* An array of ROWS x COLS floats. */
+static float *forward_buf(int rows, int cols)
+{
+    return malloc((size_t)rows * cols * sizeof(float));
+}
+
+struct forward *forward_create(const struct model *m, struct kv_cache *kv, int max_tokens,
+                               const struct kn_backend *be, struct err *e)
+{
+    const struct model_config *c = &m->cfg;
+    int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
+    struct forward *f;
+
+    if (max_tokens < 1) {
+        err_set(e, ERR_INPUT, "forward pass: max_tokens must be at least 1 (got %d)", max_tokens);
+        return NULL;
+    }
+    if (kv->n_layers != c->n_layers || kv->kv_dim != kv_dim) {
+        err_set(e, ERR_INPUT, "forward pass: the KV cache (%d layers x %d) does not fit the model (%d x %d)",
+                kv->n_layers, kv->kv_dim, c->n_layers, kv_dim);
+        return NULL;
+    }
+    f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        err_set(e, ERR_SYSTEM, "forward pass: out of memory");
+        return NULL;
+    }
+    f->m = m;
+    f->kv = kv;
+    f->be = be != NULL ? be : kn_backend_find("cpu");
+    f->max_tokens = max_tokens;
+    f->x = forward_buf(max_tokens, c->dim);
+    f->xb = forward_buf(max_tokens, c->dim);
+    f->xb2 = forward_buf(max_tokens, c->dim);
+    f->q = forward_buf(max_tokens, q_dim);
+    f->k = forward_buf(max_tokens, kv_dim);
+    f->v = forward_buf(max_tokens, kv_dim);
+    f->att = forward_buf(max_tokens, q_dim);
+    f->hb = forward_buf(max_tokens, c->hidden_dim);
+    f->hb2 = forward_buf(max_tokens, c->hidden_dim);
+    f->last = forward_buf(max_tokens, c->dim);
+    f->logits = forward_buf(max_tokens, c->vocab_size);
+    if (f->x == NULL || f->xb == NULL || f->xb2 == NULL || f->q == NULL || f->k == NULL || f->v == NULL ||
+        f->att == NULL || f->hb == NULL || f->hb2 == NULL || f->last == NULL || f->logits == NULL) {
+        forward_free(f);
+        err_set(e, ERR_SYSTEM, "forward pass: out of memory for %d tokens of scratch", max_tokens);
+        return NULL;
+    }
+    return f;
+}
+
+int forward_max_tokens(const struct forward *f)
+{
+    return f->max_tokens;
+}
+
+/* ---- the pieces of a block ------------------------------------------------------------ */
+
+/* out (T, n) = rmsnorm of each row of x (T, n) with weight w. */
+static void forward_rmsnorm_rows(float *out, const float *x, const float *w, int T, int n, float eps)
+{
+    for (int t = 0; t < T; t++)
+        kn_rmsnorm(out + (size_t)t * n, x + (size_t)t * n, w, n, eps);
+}
+
+/* x (T, n) += y (T, n). */
+static void forward_residual(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] += y[i];
+}
+
+/* RoPE on the step's queries and keys, then their keys and values into
+ * layer L of the cache, each token at its own sequence's position. */
+static void forward_rope_and_cache(struct forward *f, const struct forward_seq *seqs, int n_seqs, int l)
+{
+    const struct model_config *c = &f->m->cfg;
+    int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
+    int t = 0;
+
+    for (int s = 0; s < n_seqs; s++) {
+        for (int i = 0; i < seqs[s].n_tokens; i++, t++) {
+            int pos = seqs[s].pos0 + i;
+            float *q = f->q + (size_t)t * q_dim, *k = f->k + (size_t)t * kv_dim;
+
+            kn_rope(q, c->n_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
+            kn_rope(k, c->n_kv_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
+            memcpy(kv_seq_k(f->kv, seqs[s].kv, l, pos), k, (size_t)kv_dim * sizeof(float));
+            memcpy(kv_seq_v(f->kv, seqs[s].kv, l, pos), f->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        }
+    }
+}
+
+/* Attention of each sequence's new tokens over its cache in layer L: one
+ * decode query, or a causal prefill chunk. */
+static void forward_attention(struct forward *f, const struct forward_seq *seqs, int n_seqs, int l)
+{
+    const struct model_config *c = &f->m->cfg;
+    struct kn_attn_shape shape = {.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim};
+    int q_dim = c->n_heads * c->head_dim;
+    int t = 0;
+
+    for (int s = 0; s < n_seqs; s++) {
+        struct kn_kv_view view;
+        float *out = f->att + (size_t)t * q_dim;
+        const float *q = f->q + (size_t)t * q_dim;
+
+        kv_seq_view(f->kv, seqs[s].kv, l, &view);
+        if (seqs[s].n_tokens == 1)
+            f->be->attention_decode(out, q, &view, seqs[s].pos0 + 1, &shape);
+        else
+            f->be->attention_prefill(out, q, &view, seqs[s].n_tokens, seqs[s].pos0, &shape);
+        t += seqs[s].n_tokens;
+    }
+}
+
+/* ---- the forward pass ------------------------------------------------------------------ */
+
+void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs)
+{
+    const struct model *m = f->m;
+    const struct model_config *c = &m->cfg;
+    const struct kn_backend *be = f->be;
+    int dim = c->dim, hidden = c->hidden_dim;
+    int T = 0, t, n_out;
+
+    for (int s = 0; s < n_seqs; s++) {
+        assert(seqs[s].n_tokens >= 1 && seqs[s].pos0 >= 0 && seqs[s].pos0 + seqs[s].n_tokens <= c->seq_len);
+        assert(kv_seq_capacity(f->kv, seqs[s].kv) >= seqs[s].pos0 + seqs[s].n_tokens);
+        T += seqs[s].n_tokens;
+    }
+    assert(T <= f->max_tokens);
+    if (T == 0)
+        return;
+
+    /* the token embeddings */
+    t = 0;
+    for (int s = 0; s < n_seqs; s++)
+        for (int i = 0; i < seqs[s].n_tokens; i++, t++) {
+            assert(seqs[s].tokens[i] >= 0 && seqs[s].tokens[i] < c->vocab_size);
+            model_embed(m, seqs[s].tokens[i], f->x + (size_t)t * dim);
+        }
+
+    /* the blocks */
+    for (int l = 0; l < c->n_layers; l++) {
+        const struct model_layer *L = &m->layers[l];
+
+        /* attention: x += wo(attention(rope(wq xb), rope(wk xb), wv xb)), xb = rmsnorm(x) */
+        forward_rmsnorm_rows(f->xb, f->x, L->attn_norm, T, dim, c->norm_eps);
+        be->matmul(f->q, f->xb, &L->wq, T);
+        be->matmul(f->k, f->xb, &L->wk, T);
+        be->matmul(f->v, f->xb, &L->wv, T);
+        forward_rope_and_cache(f, seqs, n_seqs, l);
+        forward_attention(f, seqs, n_seqs, l);
+        be->matmul(f->xb2, f->att, &L->wo, T);
+        forward_residual(f->x, f->xb2, (size_t)T * dim);
+
+        /* feed-forward: x += w2(silu(w1 xb) * w3 xb), xb = rmsnorm(x) */
+        forward_rmsnorm_rows(f->xb, f->x, L->ffn_norm, T, dim, c->norm_eps);
+        be->matmul(f->hb, f->xb, &L->w1, T);
+        be->matmul(f->hb2, f->xb, &L->w3, T);
+        kn_swiglu(f->hb, f->hb, f->hb2, T * hidden);
+        be->matmul(f->xb2, f->hb, &L->w2, T);
+        forward_residual(f->x, f->xb2, (size_t)T * dim);
+    }
+
+    /* the final norm and the classifier, only for the last token of the
+     * sequences that want logits */
+    n_out = 0;
+    t = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        t += seqs[s].n_tokens;
+        if (seqs[s].logits != NULL)
+            kn_rmsnorm(f->last + (size_t)n_out++ * dim, f->x + (size_t)(t - 1) * dim, m->final_norm, dim,
+                       c->norm_eps);
+    }
+    if (n_out == 0)
+        return;
+    be->matmul(f->logits, f->last, &m->classifier, n_out);
+    n_out = 0;
+    for (int s = 0; s < n_seqs; s++)
+        if (seqs[s].logits != NULL)
+            memcpy(seqs[s].logits, f->logits + (size_t)n_out++ * c->vocab_size,
+                   (size_t)c->vocab_size * sizeof(float));
+}
