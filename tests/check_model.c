@@ -1,0 +1,651 @@
+/* check_model.c -- unit tests of the model loaders (server/model_*.c).
+ *
+ *  - ../shared/models/stories260K.bin (a llama2.c version 0 file) loads with
+ *    its known shape, tensors in place in the mapping (skipped with a message
+ *    when LLMSCALE_SHARED has no models/).
+ *  - The same weights written here in the version 1 and 2 layouts of
+ *    llama2.c's export.py (and v0 with a separate classifier) load to the
+ *    same values (v2: within the Q8 rounding).
+ *  - synthetic: shapes, determinism, seeds, overrides, errors.
+ *  - --quantize q8: every matrix with k % 32 == 0 becomes Q8 within half a
+ *    quantisation step; the others stay float.
+ *  - Hostile files: every truncation, trailing bytes, each header field out
+ *    of range, random header mutations and random bytes: refused with
+ *    ERR_INPUT naming the file, never a crash (run under ASan in CI). */
+#include "config.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/model.h"
+
+static char shared_model[4096];
+
+static int have_shared_model(void)
+{
+    const char *shared = getenv("LLMSCALE_SHARED");
+
+    if (shared == NULL)
+        shared = "../shared";
+    snprintf(shared_model, sizeof shared_model, "%s/models/stories260K.bin", shared);
+    if (access(shared_model, R_OK) != 0) {
+        fprintf(stderr, "check_model: SKIP tests of stories260K.bin: %s not found\n", shared_model);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- writing llama2.c files (the layouts of export.py) ------------------------------- */
+
+struct buf {
+    unsigned char *p;
+    size_t n, cap;
+};
+
+static void put(struct buf *b, const void *s, size_t n)
+{
+    while (b->n + n > b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 4096;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static void put_floats(struct buf *b, const float *x, size_t n)
+{
+    put(b, x, n * sizeof *x);
+}
+
+static void put_matrix(struct buf *b, const struct kn_weights *w, int version, int group)
+{
+    size_t n = (size_t)w->n * (size_t)w->k;
+
+    ck_assert_int_eq(w->dtype, KN_F32);
+    if (version < 2) {
+        put_floats(b, w->data, n);
+    } else {
+        int8_t *q = malloc(n);
+        float *s = malloc(n / (size_t)group * sizeof *s);
+        kn_quantize_q8(q, s, w->data, n, group);
+        put(b, q, n);
+        put_floats(b, s, n / (size_t)group);
+        free(q);
+        free(s);
+    }
+}
+
+/* The bytes of model M (float32) as a llama2.c file of VERSION. */
+static struct buf llama2c_bytes(const struct model *m, int version, int shared, int group)
+{
+    const struct model_config *c = &m->cfg;
+    struct buf b = {0};
+    int L = c->n_layers;
+    size_t field[] = {offsetof(struct model_layer, wq), offsetof(struct model_layer, wk),
+                      offsetof(struct model_layer, wv), offsetof(struct model_layer, wo),
+                      offsetof(struct model_layer, w1), offsetof(struct model_layer, w2),
+                      offsetof(struct model_layer, w3)};
+#define MAT(l, i) ((const struct kn_weights *)((const char *)&m->layers[l] + field[i]))
+
+    if (version == 0) {
+        int32_t h[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                        shared ? c->vocab_size : -c->vocab_size, c->seq_len};
+        put(&b, h, sizeof h);
+        put_matrix(&b, &m->tok_embedding, 0, 0);
+        for (int l = 0; l < L; l++)
+            put_floats(&b, m->layers[l].attn_norm, (size_t)c->dim);
+        for (int i = 0; i < 4; i++)
+            for (int l = 0; l < L; l++)
+                put_matrix(&b, MAT(l, i), 0, 0);
+        for (int l = 0; l < L; l++)
+            put_floats(&b, m->layers[l].ffn_norm, (size_t)c->dim);
+        for (int i = 4; i < 7; i++)
+            for (int l = 0; l < L; l++)
+                put_matrix(&b, MAT(l, i), 0, 0);
+        put_floats(&b, m->final_norm, (size_t)c->dim);
+        {
+            size_t nf = (size_t)c->seq_len * (size_t)c->head_dim;
+            float *freq = calloc(nf, sizeof *freq);
+            put_floats(&b, freq, nf);
+            free(freq);
+        }
+        if (!shared)
+            put_matrix(&b, &m->classifier, 0, 0);
+        return b;
+    }
+    {
+        unsigned char header[256] = {0};
+        uint32_t magic = 0x616b3432;
+        int32_t h[9] = {0, version, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                        c->vocab_size, c->seq_len};
+        memcpy(header, &magic, 4);
+        memcpy(header + 4, h + 1, 8 * 4);
+        header[36] = (unsigned char)shared;
+        if (version == 2)
+            memcpy(header + 37, &group, 4);
+        put(&b, header, sizeof header);
+    }
+    for (int l = 0; l < L; l++)
+        put_floats(&b, m->layers[l].attn_norm, (size_t)c->dim);
+    for (int l = 0; l < L; l++)
+        put_floats(&b, m->layers[l].ffn_norm, (size_t)c->dim);
+    put_floats(&b, m->final_norm, (size_t)c->dim);
+    put_matrix(&b, &m->tok_embedding, version, group);
+    for (int i = 0; i < 7; i++)
+        for (int l = 0; l < L; l++)
+            put_matrix(&b, MAT(l, i), version, group);
+    if (!shared)
+        put_matrix(&b, &m->classifier, version, group);
+#undef MAT
+    return b;
+}
+
+static const char *write_temp(const void *bytes, size_t n)
+{
+    static char path[64];
+    int fd;
+
+    snprintf(path, sizeof path, "/tmp/check_model_XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq((int)write(fd, bytes, n), (int)n);
+    close(fd);
+    return path;
+}
+
+/* Load BYTES as a file; returns the load's result, the model in M. */
+static int load_bytes(struct model *m, const void *bytes, size_t n, const struct model_load_opts *o,
+                      struct err *e)
+{
+    const char *p = write_temp(bytes, n);
+    char path[64];
+    int rc;
+
+    snprintf(path, sizeof path, "%s", p);
+    rc = model_load(m, path, o, e);
+    if (rc < 0) {
+        ck_assert_int_eq(e->code, ERR_INPUT);
+        ck_assert_msg(strstr(e->msg, path) != NULL, "message does not name the file: %s", e->msg);
+    }
+    unlink(path);
+    return rc;
+}
+
+/* ---- comparing weights ------------------------------------------------------------------- */
+
+static void dequant(const struct kn_weights *w, float *out)
+{
+    size_t n = (size_t)w->n * (size_t)w->k;
+
+    if (w->dtype == KN_F32)
+        memcpy(out, w->data, n * sizeof *out);
+    else if (w->dtype == KN_BF16)
+        kn_bf16_to_f32(out, w->data, n);
+    else
+        kn_dequantize_q8(out, w->data, w->scales, n, w->group);
+}
+
+/* |a - b| per element within TOL * (max|row group| / 127) for Q8, exact for F32. */
+static void expect_same_matrix(const struct kn_weights *a, const struct kn_weights *b, double tol)
+{
+    size_t n = (size_t)a->n * (size_t)a->k;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    double maxabs = 0, maxerr = 0;
+
+    ck_assert_int_eq(a->n, b->n);
+    ck_assert_int_eq(a->k, b->k);
+    dequant(a, x);
+    dequant(b, y);
+    for (size_t i = 0; i < n; i++) {
+        maxabs = fmax(maxabs, fabs(x[i]));
+        maxerr = fmax(maxerr, fabs((double)x[i] - y[i]));
+    }
+    if (tol == 0)
+        ck_assert_msg(maxerr == 0, "weights differ by %g", maxerr);
+    else
+        ck_assert_msg(maxerr <= tol * maxabs / 127.0, "weights differ by %g (max %g)", maxerr, maxabs);
+    free(x);
+    free(y);
+}
+
+static void expect_same_floats(const float *a, const float *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(a[i] == b[i], "float %d: %g != %g", i, a[i], b[i]);
+}
+
+static void expect_same_model(const struct model *a, const struct model *b, double tol)
+{
+    ck_assert_int_eq(a->cfg.dim, b->cfg.dim);
+    ck_assert_int_eq(a->cfg.hidden_dim, b->cfg.hidden_dim);
+    ck_assert_int_eq(a->cfg.n_layers, b->cfg.n_layers);
+    ck_assert_int_eq(a->cfg.n_heads, b->cfg.n_heads);
+    ck_assert_int_eq(a->cfg.n_kv_heads, b->cfg.n_kv_heads);
+    ck_assert_int_eq(a->cfg.head_dim, b->cfg.head_dim);
+    ck_assert_int_eq(a->cfg.vocab_size, b->cfg.vocab_size);
+    ck_assert_int_eq(a->cfg.seq_len, b->cfg.seq_len);
+    ck_assert(a->cfg.rope_theta == b->cfg.rope_theta);
+    ck_assert_int_eq(a->cfg.rope_layout, b->cfg.rope_layout);
+    expect_same_matrix(&a->tok_embedding, &b->tok_embedding, tol);
+    expect_same_matrix(&a->classifier, &b->classifier, tol);
+    expect_same_floats(a->final_norm, b->final_norm, a->cfg.dim);
+    for (int l = 0; l < a->cfg.n_layers; l++) {
+        const struct model_layer *x = &a->layers[l], *y = &b->layers[l];
+        expect_same_floats(x->attn_norm, y->attn_norm, a->cfg.dim);
+        expect_same_floats(x->ffn_norm, y->ffn_norm, a->cfg.dim);
+        expect_same_matrix(&x->wq, &y->wq, tol);
+        expect_same_matrix(&x->wk, &y->wk, tol);
+        expect_same_matrix(&x->wv, &y->wv, tol);
+        expect_same_matrix(&x->wo, &y->wo, tol);
+        expect_same_matrix(&x->w1, &y->w1, tol);
+        expect_same_matrix(&x->w2, &y->w2, tol);
+        expect_same_matrix(&x->w3, &y->w3, tol);
+    }
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+START_TEST(test_stories260k)
+{
+    struct model m;
+    struct err e = {0};
+    const struct model_config *c = &m.cfg;
+
+    if (!have_shared_model())
+        return;
+    ck_assert_msg(model_load(&m, shared_model, NULL, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(c->dim, 64);
+    ck_assert_int_eq(c->hidden_dim, 172);
+    ck_assert_int_eq(c->n_layers, 5);
+    ck_assert_int_eq(c->n_heads, 8);
+    ck_assert_int_eq(c->n_kv_heads, 4);
+    ck_assert_int_eq(c->head_dim, 8);
+    ck_assert_int_eq(c->vocab_size, 512);
+    ck_assert_int_eq(c->seq_len, 512);
+    ck_assert_int_eq(c->shared_classifier, 1);
+    ck_assert_int_eq(c->rope_layout, KN_ROPE_INTERLEAVED);
+    ck_assert(c->rope_theta == 10000.0f);
+    ck_assert_str_eq(m.name, "stories260K.bin");
+    ck_assert(m.tokenizer == NULL);
+    /* In place: the embedding right after the 28-byte header, wq of layer 0
+     * after the embedding and 5 rms_att vectors. */
+    ck_assert_ptr_eq(m.tok_embedding.data, (char *)m.map + 28);
+    ck_assert_ptr_eq(m.layers[0].attn_norm, (float *)((char *)m.map + 28) + 512 * 64);
+    ck_assert_ptr_eq(m.layers[0].wq.data, (float *)((char *)m.map + 28) + 512 * 64 + 5 * 64);
+    ck_assert_ptr_eq(m.classifier.data, m.tok_embedding.data);
+    ck_assert_int_eq(m.layers[4].w2.n, 64);
+    ck_assert_int_eq(m.layers[4].w2.k, 172);
+    ck_assert_int_eq(m.layers[4].wk.n, 32);
+    /* bytes per token: 5 layers of (wq wo 64x64, wk wv 32x64, w1 w2 w3
+     * 172x64) + the classifier 512x64, float32. */
+    ck_assert_uint_eq(m.weight_bytes, (size_t)4 * (5 * (2 * 4096 + 2 * 2048 + 3 * 11008) + 512 * 64));
+    {
+        float row[64];
+        model_embed(&m, 3, row);
+        expect_same_floats(row, (const float *)m.tok_embedding.data + 3 * 64, 64);
+    }
+    model_free(&m);
+    model_free(&m); /* twice is safe */
+}
+END_TEST
+
+START_TEST(test_versions_agree)
+{
+    struct model ref, m;
+    struct err e = {0};
+    struct buf b;
+    const char *src = "synthetic:dim=64,layers=2,heads=4,kv_heads=2,hidden=96,vocab=100,seq=32,seed=3";
+
+    if (have_shared_model())
+        src = shared_model;
+    ck_assert_msg(model_load(&ref, src, NULL, &e) == 0, "%s", e.msg);
+    for (int version = 0; version <= 2; version++) {
+        for (int shared = 0; shared <= 1; shared++) {
+            int groups[] = {32, 64, 16};
+            for (int g = 0; g < (version == 2 ? 3 : 1); g++) {
+                b = llama2c_bytes(&ref, version, shared, groups[g]);
+                ck_assert_msg(load_bytes(&m, b.p, b.n, NULL, &e) == 0, "v%d shared %d: %s", version, shared,
+                              e.msg);
+                expect_same_model(&ref, &m, version == 2 ? 0.5001 : 0);
+                ck_assert_int_eq(m.cfg.shared_classifier, shared);
+                if (version == 2) {
+                    /* Q8 in place where the kernels take the group, float otherwise. */
+                    int q8 = groups[g] != 16;
+                    ck_assert_int_eq(m.layers[0].wq.dtype, q8 ? KN_Q8 : KN_F32);
+                    ck_assert_int_eq(m.layers[0].w2.dtype, q8 && ref.cfg.hidden_dim % groups[g] == 0 ? KN_Q8 : KN_F32);
+                    ck_assert_int_eq(m.tok_embedding.dtype, q8 ? KN_Q8 : KN_F32);
+                    /* Reading an embedding row dequantises it. */
+                    int D = m.cfg.dim;
+                    float *all = malloc((size_t)m.tok_embedding.n * (size_t)D * sizeof *all);
+                    float *row = malloc((size_t)D * sizeof *row);
+                    dequant(&m.tok_embedding, all);
+                    model_embed(&m, 2, row);
+                    expect_same_floats(row, all + 2 * D, D);
+                    free(all);
+                    free(row);
+                }
+                model_free(&m);
+                free(b.p);
+            }
+        }
+    }
+    model_free(&ref);
+}
+END_TEST
+
+
+#define TINY "synthetic:dim=16,layers=2,heads=4,kv_heads=2,hidden=24,vocab=40,seq=8,seed=5"
+
+/* Expect loading BYTES to fail with a message containing WANT. */
+static void expect_refused(const void *bytes, size_t n, const char *want)
+{
+    struct model m;
+    struct err e = {0};
+
+    ck_assert_msg(load_bytes(&m, bytes, n, NULL, &e) < 0, "accepted; wanted '%s'", want);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "message '%s' lacks '%s'", e.msg, want);
+    model_free(&m);
+}
+
+START_TEST(test_truncated_and_trailing)
+{
+    struct model ref;
+    struct err e = {0};
+
+    ck_assert_msg(model_load(&ref, TINY, NULL, &e) == 0, "%s", e.msg);
+    for (int version = 0; version <= 2; version++) {
+        struct buf b = llama2c_bytes(&ref, version, version != 1, 16);
+        size_t header = version == 0 ? 28 : 256;
+        char want[128];
+        /* Every cut inside the weights names both sizes. */
+        for (size_t cut = header; cut < b.n; cut += 1 + cut % 97) {
+            snprintf(want, sizeof want, "truncated: expected %zu bytes of weights, file has %zu", b.n - header,
+                     cut - header);
+            expect_refused(b.p, cut, want);
+        }
+        /* Cuts inside the header. */
+        for (size_t cut = 1; cut < header; cut += 7)
+            expect_refused(b.p, cut, version == 0 && cut < 28 ? "too short" : "");
+        /* One byte too many. */
+        put(&b, "", 1);
+        expect_refused(b.p, b.n, "1 bytes beyond");
+        free(b.p);
+    }
+    expect_refused("", 0, "empty file");
+    {
+        struct model m;
+        ck_assert(model_load(&m, "/nonexistent/model.bin", NULL, &e) < 0);
+        ck_assert_int_eq(e.code, ERR_INPUT);
+        ck_assert(strstr(e.msg, "/nonexistent/model.bin") != NULL);
+        ck_assert(model_load(&m, "/tmp", NULL, &e) < 0);
+        ck_assert(strstr(e.msg, "not a regular file") != NULL);
+    }
+    model_free(&ref);
+}
+END_TEST
+
+/* Set int32 field I (0..6) of the 7 shape ints of a v0 (or, with OFF 8, v1)
+ * header to V and expect WANT. */
+static void expect_field_refused(const struct buf *b, size_t off, int i, int32_t v, const char *want)
+{
+    unsigned char *p = malloc(b->n);
+
+    memcpy(p, b->p, b->n);
+    memcpy(p + off + 4 * (size_t)i, &v, 4);
+    expect_refused(p, b->n, want);
+    free(p);
+}
+
+START_TEST(test_bad_headers)
+{
+    struct model ref;
+    struct err e = {0};
+    struct buf b0, b1, b2;
+
+    ck_assert_msg(model_load(&ref, TINY, NULL, &e) == 0, "%s", e.msg);
+    b0 = llama2c_bytes(&ref, 0, 1, 0);
+    b1 = llama2c_bytes(&ref, 1, 1, 0);
+    b2 = llama2c_bytes(&ref, 2, 1, 16);
+    expect_field_refused(&b0, 0, 0, 0, "dim is 0");
+    expect_field_refused(&b0, 0, 0, -16, "dim is -16");
+    expect_field_refused(&b0, 0, 0, 1 << 30, "larger than the limit");
+    expect_field_refused(&b0, 0, 1, 0, "hidden_dim is 0");
+    expect_field_refused(&b0, 0, 2, 0x7fffffff, "n_layers");
+    expect_field_refused(&b0, 0, 3, 5, "not a multiple of n_heads");
+    expect_field_refused(&b0, 0, 4, 3, "not a multiple of n_kv_heads");
+    expect_field_refused(&b0, 0, 3, 16, "head_dim 1");
+    expect_field_refused(&b0, 0, 5, INT32_MIN, "vocab_size");
+    expect_field_refused(&b0, 0, 6, 0, "seq_len is 0");
+    expect_field_refused(&b0, 0, 6, 9, "truncated"); /* freq_cis grows past the file */
+    expect_field_refused(&b0, 0, 6, 7, "beyond");
+    /* The same fields in the versioned header, 8 bytes in. */
+    expect_field_refused(&b1, 8, 0, 0, "dim is 0");
+    expect_field_refused(&b1, 8, 5, -40, "vocab_size is -40");
+    expect_field_refused(&b1, 8, 2, 3, "truncated");
+    /* Unknown versions, a bad flag, a bad group. */
+    expect_field_refused(&b1, 4, 0, 3, "version 3");
+    expect_field_refused(&b1, 4, 0, 0, "version 0");
+    {
+        unsigned char *p = malloc(b1.n);
+        memcpy(p, b1.p, b1.n);
+        p[36] = 7;
+        expect_refused(p, b1.n, "shared_classifier is 7");
+        free(p);
+        p = malloc(b2.n);
+        int32_t g = 0;
+        memcpy(p, b2.p, b2.n);
+        memcpy(p + 37, &g, 4);
+        expect_refused(p, b2.n, "group size 0");
+        g = 7;
+        memcpy(p + 37, &g, 4);
+        expect_refused(p, b2.n, "does not divide");
+        g = 256; /* does not divide dim * hidden = 384 */
+        memcpy(p + 37, &g, 4);
+        expect_refused(p, b2.n, "does not divide");
+        free(p);
+    }
+    free(b0.p);
+    free(b1.p);
+    free(b2.p);
+    model_free(&ref);
+}
+END_TEST
+
+START_TEST(test_fuzz_headers)
+{
+    struct model ref, m;
+    struct err e = {0};
+    unsigned seed = 12345;
+
+    ck_assert_msg(model_load(&ref, TINY, NULL, &e) == 0, "%s", e.msg);
+    for (int version = 0; version <= 2; version++) {
+        struct buf b = llama2c_bytes(&ref, version, 1, 16);
+        unsigned char *p = malloc(b.n);
+        size_t header = version == 0 ? 28 : 41;
+        for (int trial = 0; trial < 300; trial++) {
+            memcpy(p, b.p, b.n);
+            /* Flip a few header bytes, sometimes to extreme values. */
+            for (int k = 0; k < 1 + trial % 4; k++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t at = (seed >> 8) % header;
+                static const unsigned char extremes[] = {0x00, 0xff, 0x7f, 0x80, 0x01};
+                p[at] = trial % 3 == 0 ? extremes[(seed >> 4) % 5] : (unsigned char)(seed >> 16);
+            }
+            if (load_bytes(&m, p, b.n, NULL, &e) == 0) {
+                /* Accepted: then the shape fits the file, and reading every row is safe. */
+                float *row = malloc((size_t)m.cfg.dim * sizeof *row);
+                for (int t = 0; t < m.cfg.vocab_size; t++)
+                    model_embed(&m, t, row);
+                free(row);
+            }
+            model_free(&m);
+        }
+        free(p);
+        free(b.p);
+    }
+    /* Random files of random lengths. */
+    for (int trial = 0; trial < 200; trial++) {
+        size_t n = (size_t)(trial * 37 % 3000);
+        unsigned char *p = malloc(n + 1);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            p[i] = (unsigned char)(seed >> 16);
+        }
+        if (n >= 4 && trial % 3 == 0)
+            memcpy(p, trial % 2 ? "GGUF" : "\x32\x34\x6b\x61", 4);
+        if (load_bytes(&m, p, n, NULL, &e) == 0)
+            model_free(&m);
+        free(p);
+    }
+    model_free(&ref);
+}
+END_TEST
+
+START_TEST(test_synthetic)
+{
+    struct model a, b;
+    struct err e = {0};
+
+    ck_assert_msg(model_load(&a, "synthetic:stories260K", NULL, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(a.cfg.dim, 64);
+    ck_assert_int_eq(a.cfg.hidden_dim, 172);
+    ck_assert_int_eq(a.cfg.n_kv_heads, 4);
+    ck_assert_int_eq(a.cfg.vocab_size, 512);
+    ck_assert_str_eq(a.name, "synthetic:stories260K");
+    ck_assert_int_eq((int)((uintptr_t)a.layers[1].w2.data % 64), 0);
+    /* Deterministic: the same spec gives the same weights; the default is stories260K, seed 0. */
+    ck_assert_msg(model_load(&b, "synthetic:", NULL, &e) == 0, "%s", e.msg);
+    expect_same_model(&a, &b, 0);
+    model_free(&b);
+    ck_assert_msg(model_load(&b, "synthetic:stories260K,seed=1", NULL, &e) == 0, "%s", e.msg);
+    ck_assert(memcmp(a.layers[0].wq.data, b.layers[0].wq.data, 64 * 64 * 4) != 0);
+    model_free(&b);
+    /* Weights stay in +-1/sqrt(fan_in); norms in 1 +- 0.1. */
+    {
+        const float *w2 = a.layers[2].w2.data, *wq = a.layers[2].wq.data;
+        double m2 = 0, mq = 0;
+        for (int i = 0; i < 64 * 172; i++)
+            m2 = fmax(m2, fabs(w2[i]));
+        for (int i = 0; i < 64 * 64; i++)
+            mq = fmax(mq, fabs(wq[i]));
+        ck_assert(m2 <= 1 / sqrt(172.0) && m2 > 0.9 / sqrt(172.0));
+        ck_assert(mq <= 1 / sqrt(64.0) && mq > 0.9 / sqrt(64.0));
+        for (int i = 0; i < 64; i++)
+            ck_assert(fabsf(a.layers[3].ffn_norm[i] - 1.0f) <= 0.1f);
+    }
+    model_free(&a);
+    /* Overrides; kv_heads follows heads unless given. */
+    ck_assert_msg(model_load(&a, "synthetic:stories15M,layers=1,vocab=100,heads=4", NULL, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(a.cfg.dim, 288);
+    ck_assert_int_eq(a.cfg.hidden_dim, 768);
+    ck_assert_int_eq(a.cfg.n_layers, 1);
+    ck_assert_int_eq(a.cfg.n_heads, 4);
+    ck_assert_int_eq(a.cfg.n_kv_heads, 4);
+    ck_assert_int_eq(a.cfg.head_dim, 72);
+    ck_assert_uint_eq(a.weight_bytes, (size_t)4 * (4 * 288 * 288 + 3 * 288 * 768 + 100 * 288));
+    model_free(&a);
+    /* The stories110M shape's bytes per token (the benchmark model). */
+    ck_assert_msg(model_load(&a, "synthetic:stories110M,layers=1,vocab=32", NULL, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(a.cfg.dim, 768);
+    ck_assert_int_eq(a.cfg.hidden_dim, 2048);
+    ck_assert_int_eq(a.cfg.n_heads, 12);
+    ck_assert_int_eq(a.cfg.seq_len, 1024);
+    model_free(&a);
+    /* Errors name the spec and the key. */
+    {
+        static const char *const bad[][2] = {
+            {"synthetic:nosuch", "unknown shape 'nosuch'"},
+            {"synthetic:dim=64,colour=3", "unknown key 'colour'"},
+            {"synthetic:dim=abc", "dim=abc"},
+            {"synthetic:dim=-5", "dim=-5"},
+            {"synthetic:dim=99999999999", "dim=99999999999"},
+            {"synthetic:dim=60", "not a multiple of n_heads"},
+            {"synthetic:heads=6,kv_heads=4,dim=48", "not a multiple of n_kv_heads"},
+            {"synthetic:dim=0", "dim is 0"},
+            {"synthetic:stories260K,layers", "expected key=value"},
+            {"synthetic:layers=4000000", "larger than the limit"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            ck_assert_msg(model_load(&a, bad[i][0], NULL, &e) < 0, "%s accepted", bad[i][0]);
+            ck_assert_int_eq(e.code, ERR_INPUT);
+            ck_assert_msg(strstr(e.msg, bad[i][1]) != NULL, "%s: '%s' lacks '%s'", bad[i][0], e.msg, bad[i][1]);
+            model_free(&a);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_quantize)
+{
+    struct model f, q;
+    struct err e = {0};
+    struct model_load_opts o = {.quantize_q8 = 1};
+    const char *spec = "synthetic:dim=64,layers=2,heads=4,kv_heads=2,hidden=96,vocab=50,seq=16,seed=9";
+
+    ck_assert_msg(model_load(&f, spec, NULL, &e) == 0, "%s", e.msg);
+    ck_assert_msg(model_load(&q, spec, &o, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(q.layers[1].w2.dtype, KN_Q8);
+    ck_assert_int_eq(q.layers[1].w2.group, 32);
+    ck_assert_int_eq(q.tok_embedding.dtype, KN_Q8);
+    ck_assert_ptr_eq(q.classifier.data, q.tok_embedding.data);
+    ck_assert_int_eq(q.cfg.shared_classifier, 1);
+    expect_same_model(&f, &q, 0.5001);
+    /* int8 + one float per 32: about 1.125 bytes per weight instead of 4. */
+    ck_assert_uint_eq(q.weight_bytes * 32, f.weight_bytes / 4 * 36);
+    model_free(&q);
+    o.q8_group = 64;
+    ck_assert_msg(model_load(&q, spec, &o, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(q.layers[0].wq.group, 64);
+    expect_same_model(&f, &q, 0.5001);
+    model_free(&q);
+    o.q8_group = 48;
+    ck_assert(model_load(&q, spec, &o, &e) < 0);
+    ck_assert(strstr(e.msg, "group size 48") != NULL);
+    model_free(&f);
+    /* hidden 172 is no multiple of 32: w2 (k = 172) stays float. */
+    o.q8_group = 0;
+    ck_assert_msg(model_load(&q, "synthetic:stories260K", &o, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(q.layers[0].w1.dtype, KN_Q8);
+    ck_assert_int_eq(q.layers[0].w2.dtype, KN_F32);
+    model_free(&q);
+    /* A Q8 file quantised again stays as it is. */
+    if (have_shared_model()) {
+        ck_assert_msg(model_load(&q, shared_model, &o, &e) == 0, "%s", e.msg);
+        ck_assert_int_eq(q.layers[0].wq.dtype, KN_Q8);
+        ck_assert_ptr_ne(q.layers[0].wq.data, NULL);
+        model_free(&q);
+    }
+}
+END_TEST
+
+static Suite *suite_model(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("llama2c");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_stories260k);
+    tcase_add_test(tc, test_versions_agree);
+    tcase_add_test(tc, test_truncated_and_trailing);
+    tcase_add_test(tc, test_bad_headers);
+    tcase_add_test(tc, test_fuzz_headers);
+    tcase_add_test(tc, test_synthetic);
+    tcase_add_test(tc, test_quantize);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite_model());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
