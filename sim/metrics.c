@@ -2,6 +2,7 @@
 #include "sim/metrics.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +178,18 @@ reset:
 double metrics_slo_attainment(const struct metrics *m)
 {
     return m->arrived ? (double)m->slo_good / (double)m->arrived : 1.0;
+}
+
+static json_t *metrics_real(double v)
+{
+    return json_real(isfinite(v) ? v : 0.0);
+}
+
+json_t *metrics_latency_json(const struct hist *h)
+{
+    return json_pack("{s:o,s:o,s:o,s:o,s:o}", "mean", metrics_real(hist_mean(h)), "p50",
+                     metrics_real(hist_quantile(h, 0.5)), "p90", metrics_real(hist_quantile(h, 0.9)), "p99",
+                     metrics_real(hist_quantile(h, 0.99)), "max", metrics_real(hist_max(h)));
 }
 
 int metrics_write_cdf(const struct metrics *m, const char *dir, struct err *e)

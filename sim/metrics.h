@@ -8,6 +8,7 @@
 #ifndef LLM_METRICS_H
 #define LLM_METRICS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -88,6 +89,11 @@ void metrics_timeline_row(struct metrics *m, double t_start_s, const struct time
 
 /* Fraction of arrived requests that met every SLO target (1 when none arrived). */
 double metrics_slo_attainment(const struct metrics *m);
+
+/* One latency distribution as summary.json writes it: {mean, p50, p90,
+ * p99, max} in seconds (0 for an empty histogram).  Shared with llmload,
+ * whose results use the same keys.  NULL when out of memory. */
+json_t *metrics_latency_json(const struct hist *h);
 
 /* Write DIR/latency_cdf.csv. */
 int metrics_write_cdf(const struct metrics *m, const char *dir, struct err *e);

@@ -105,13 +105,6 @@ static json_t *sim_real(double v)
     return json_real(isfinite(v) ? v : 0.0);
 }
 
-static json_t *sim_latency_json(const struct hist *h)
-{
-    return json_pack("{s:o,s:o,s:o,s:o,s:o}", "mean", sim_real(hist_mean(h)), "p50", sim_real(hist_quantile(h, 0.5)),
-                     "p90", sim_real(hist_quantile(h, 0.9)), "p99", sim_real(hist_quantile(h, 0.99)), "max",
-                     sim_real(hist_max(h)));
-}
-
 static json_t *sim_opt_duration(double v)
 {
     return v > 0 ? json_real(v) : json_null();
@@ -146,8 +139,8 @@ static json_t *sim_summary(struct sim *s, double wall_s)
         "requests", "arrived", (json_int_t)m->arrived, "completed", (json_int_t)m->completed, "rejected",
         (json_int_t)m->rejected, "timed_out", (json_int_t)m->timed_out, "in_flight_at_end",
         (json_int_t)regions_in_flight(s->rg), "preempted", (json_int_t)m->preemptions,
-        "latency_s", "queue", sim_latency_json(m->queue), "ttft", sim_latency_json(m->ttft), "tpot",
-        sim_latency_json(m->tpot), "e2e", sim_latency_json(m->e2e),
+        "latency_s", "queue", metrics_latency_json(m->queue), "ttft", metrics_latency_json(m->ttft), "tpot",
+        metrics_latency_json(m->tpot), "e2e", metrics_latency_json(m->e2e),
         "tokens", "prompt", (json_int_t)m->prompt_tokens, "output", (json_int_t)m->output_tokens,
         "throughput", "requests_per_s", sim_real(span > 0 ? m->completed / span : 0), "output_tokens_per_s",
         sim_real(span > 0 ? m->output_tokens / span : 0),

@@ -20,6 +20,10 @@ set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir/build}
 py=${PYTHON3:-$top_srcdir/.venv/bin/python}
+# The project's .venv when the Python given lacks the modules.
+if ! "$py" -c 'import yaml' 2>/dev/null && [ -x "$top_srcdir/.venv/bin/python" ]; then
+    py=$top_srcdir/.venv/bin/python
+fi
 mon=$top_srcdir/deploy/monitoring
 data=$top_srcdir/tests/data/deploy
 tmp=$(mktemp -d)
