@@ -7,6 +7,7 @@
 #include <libfyaml.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,6 +736,9 @@ int conf_set(struct conf *c, const char *assignment, struct err *e)
     text = conf_keep_text(c, assignment);
     if (text == NULL)
         return err_set(e, ERR_SYSTEM, "out of memory");
+    /* libfyaml keeps pointing into the text a node is built from: build
+     * from the copy the document keeps, not the caller's string. */
+    value = text + (eq - assignment) + 1;
     p = path;
     for (;;) {
         struct fy_node *next = NULL;
@@ -773,5 +777,39 @@ int conf_set(struct conf *c, const char *assignment, struct err *e)
         if (val == NULL || conf_place(c, cur, &st, val, text) != 0)
             return err_set(e, ERR_SYSTEM, "--set %s: cannot apply", assignment);
     }
+    return 0;
+}
+
+/* ---- lookup and output ------------------------------------------------------ */
+
+struct conf_node *conf_lookup(struct conf *c, const char *path)
+{
+    struct fy_node *cur = fy_document_root(c->doc);
+    struct conf_step st;
+    const char *p = path;
+
+    if (*p == '\0')
+        return NULL;
+    while (*p != '\0') {
+        if (conf_next_step(&p, &st) < 0)
+            return NULL;
+        if (st.index < 0)
+            cur = fy_node_get_type(cur) == FYNT_MAPPING
+                      ? fy_node_mapping_lookup_by_string(cur, st.key, strlen(st.key))
+                      : NULL;
+        else
+            cur = fy_node_get_type(cur) == FYNT_SEQUENCE && st.index < INT32_MAX
+                      ? fy_node_sequence_get_by_index(cur, (int)st.index)
+                      : NULL;
+        if (cur == NULL)
+            return NULL;
+    }
+    return CN(cur);
+}
+
+int conf_emit(const struct conf *c, FILE *out, struct err *e)
+{
+    if (fy_emit_document_to_fp(c->doc, FYECF_MODE_BLOCK | FYECF_WIDTH_INF, out) != 0)
+        return err_set(e, ERR_SYSTEM, "%s: cannot write the YAML document", c->origin);
     return 0;
 }

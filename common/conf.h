@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/err.h"
 
@@ -36,6 +37,14 @@ const char *conf_dir(const struct conf *c);
 int conf_set(struct conf *c, const char *assignment, struct err *e);
 
 struct conf_node *conf_root(struct conf *c);
+
+/* The node at "a.b[0].c" (the path syntax of conf_set), or NULL when the
+ * path is malformed or leads nowhere.  Nothing is created. */
+struct conf_node *conf_lookup(struct conf *c, const char *path);
+
+/* Write the document, overrides applied, to OUT as block YAML (comments are
+ * not kept).  -1 with e set when libfyaml cannot write it. */
+int conf_emit(const struct conf *c, FILE *out, struct err *e);
 
 /* Resolve a file name PATH read from node N into BUF: absolute names and "-"
  * are kept; a relative name is taken relative to the document's directory,

@@ -15,5 +15,6 @@ extern const struct command cmd_run_entry;
 extern const struct command cmd_trace_entry;
 extern const struct command cmd_hpa_entry;
 extern const struct command cmd_instances_entry;
+extern const struct command cmd_tune_entry;
 
 #endif

@@ -12,6 +12,7 @@ static const struct command *const llmsim_commands[] = {
     &cmd_trace_entry,
     &cmd_hpa_entry,
     &cmd_instances_entry,
+    &cmd_tune_entry,
     NULL,
 };
 

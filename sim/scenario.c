@@ -679,7 +679,8 @@ static int scenario_section(const struct conf *c, struct conf_node *root, const 
 struct scenario *scenario_load(const char *path, char *const *sets, int nsets, struct err *e)
 {
     static const char *const keys[] = {"name", "description", "seed", "workload", "service", "cluster",
-                                       "gateway", "autoscaler", "cache", "regions", "clients", "slo", "output", NULL};
+                                       "gateway", "autoscaler", "cache", "regions", "clients", "slo", "output",
+                                       "tune", /* read by llmsim tune (sim/tune_space.c) */ NULL};
     struct scenario *s = calloc(1, sizeof(*s));
     struct conf_node *root, *sec;
     const char *name = NULL;
