@@ -19,9 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "server/model.h"
+#include "server/tokenizer.h"
 
 static char shared_model[4096];
 
@@ -207,7 +209,8 @@ static void expect_same_matrix(const struct kn_weights *a, const struct kn_weigh
     if (tol == 0)
         ck_assert_msg(maxerr == 0, "weights differ by %g", maxerr);
     else
-        ck_assert_msg(maxerr <= tol * maxabs / 127.0, "weights differ by %g (max %g)", maxerr, maxabs);
+        ck_assert_msg(maxerr <= tol * maxabs / 127.0, "weights (%d, %d) differ by %g (max %g, tolerance %g)", a->n,
+                      a->k, maxerr, maxabs, tol * maxabs / 127.0);
     free(x);
     free(y);
 }
@@ -622,6 +625,252 @@ START_TEST(test_quantize)
 }
 END_TEST
 
+
+/* ---- GGUF, written by the official gguf package ------------------------------------------ */
+
+static char gguf_dir[64];
+
+/* Run tests/gguf_write.py OUT ARGS into gguf_dir; 0 ok, 77 skip, else fail. */
+static int gguf_write(const char *out, const char *args)
+{
+    const char *py = getenv("PYTHON3"), *src = getenv("top_srcdir");
+    char cmd[8192];
+    int rc;
+
+    if (py == NULL || *py == '\0') {
+        fprintf(stderr, "check_model: SKIP GGUF tests: PYTHON3 is not set (run through make check)\n");
+        return 77;
+    }
+    if (gguf_dir[0] == '\0') {
+        snprintf(gguf_dir, sizeof gguf_dir, "/tmp/check_model_gguf_XXXXXX");
+        ck_assert_ptr_ne(mkdtemp(gguf_dir), NULL);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' '%s/tests/gguf_write.py' '%s/%s' %s", py, src ? src : "..", gguf_dir, out, args);
+    rc = system(cmd);
+    if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
+        fprintf(stderr, "check_model: SKIP GGUF tests: the gguf Python module is missing (scripts/setup.sh)\n");
+        return 77;
+    }
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s failed", cmd);
+    return 0;
+}
+
+static void gguf_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", gguf_dir, name);
+}
+
+static void gguf_cleanup(void)
+{
+    char cmd[128];
+    if (gguf_dir[0] != '\0') {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", gguf_dir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+
+START_TEST(test_gguf_matches_llama2c)
+{
+    static const struct {
+        const char *type;
+        double tol; /* in units of max|w| / 127, as expect_same_matrix takes it */
+        enum kn_dtype dtype;
+    } types[] = {
+        {"f32", 0, KN_F32},
+        {"f16", 127.0 / 2048, KN_F32},  /* half precision: 2^-11 relative */
+        {"bf16", 127.0 / 256, KN_BF16}, /* 2^-8 relative */
+        {"q8_0", 0.5001 + 127.0 / 2048, KN_Q8}, /* half a step of max|block| / 127, and the float16 scale */
+    };
+    struct model ref, m;
+    struct err e = {0};
+    char args[5000], path[256];
+
+    if (!have_shared_model())
+        return;
+    ck_assert_msg(model_load(&ref, shared_model, NULL, &e) == 0, "%s", e.msg);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s-%s.gguf", types[i].type);
+        snprintf(args, sizeof args, "--from '%s' --type %s", shared_model, types[i].type);
+        if (gguf_write(name, args) == 77)
+            break;
+        gguf_path(path, sizeof path, name);
+        ck_assert_msg(model_load(&m, path, NULL, &e) == 0, "%s: %s", name, e.msg);
+        expect_same_model(&ref, &m, types[i].tol);
+        ck_assert(m.cfg.norm_eps == 1e-5f);
+        ck_assert_int_eq(m.cfg.shared_classifier, 1);
+        ck_assert_int_eq(m.layers[2].wv.dtype, types[i].dtype);
+        /* ffn_down rows (172) are not whole Q8_0 blocks: kept as F32 by the writer. */
+        ck_assert_int_eq(m.layers[2].w2.dtype, types[i].dtype == KN_Q8 ? KN_F32 : types[i].dtype);
+        if (i == 0) /* float32 is used in place */
+            ck_assert(m.layers[1].wk.data > m.map && (const char *)m.layers[1].wk.data < (char *)m.map + m.map_len);
+        ck_assert(m.tokenizer == NULL);
+        ck_assert(m.chat_template == NULL);
+        ck_assert_uint_eq(m.weight_bytes > 0, 1);
+        model_free(&m);
+        /* --quantize q8 works on GGUF input as on any other. */
+        if (i == 2) {
+            struct model_load_opts o = {.quantize_q8 = 1};
+            ck_assert_msg(model_load(&m, path, &o, &e) == 0, "%s", e.msg);
+            ck_assert_int_eq(m.layers[0].wq.dtype, KN_Q8);
+            expect_same_model(&ref, &m, 0.5001 + 127.0 / 256);
+            model_free(&m);
+        }
+    }
+    /* A separate classifier. */
+    snprintf(args, sizeof args, "--from '%s' --untied", shared_model);
+    if (gguf_write("untied.gguf", args) == 0) {
+        gguf_path(path, sizeof path, "untied.gguf");
+        ck_assert_msg(model_load(&m, path, NULL, &e) == 0, "%s", e.msg);
+        ck_assert_int_eq(m.cfg.shared_classifier, 0);
+        ck_assert_ptr_ne(m.classifier.data, m.tok_embedding.data);
+        expect_same_model(&ref, &m, 0);
+        model_free(&m);
+    }
+    model_free(&ref);
+    gguf_cleanup();
+}
+END_TEST
+
+START_TEST(test_gguf_tokenizer)
+{
+    const char *shared = getenv("LLMSCALE_SHARED");
+    char tok[4096], args[8192], path[256];
+    struct model m;
+    struct err e = {0};
+    struct tokenizer *bin;
+    static const char *const texts[] = {
+        "I believe the meaning of life is", "Simply put, the theory of relativity states that ",
+        "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80", "<s> line\nbreaks\tand  spaces ",
+    };
+
+    snprintf(tok, sizeof tok, "%s/models/tokenizer.bin", shared ? shared : "../shared");
+    if (access(tok, R_OK) != 0) {
+        fprintf(stderr, "check_model: SKIP GGUF tokenizer test: %s not found\n", tok);
+        return;
+    }
+    snprintf(args, sizeof args,
+             "--random 16,1,2,1,32,0,64 --type q8_0 --tokenizer '%s' --chat-template "
+             "\"{%% for m in messages %%}<|im_start|>{{ m.role }}{%% endfor %%}\"",
+             tok);
+    if (gguf_write("tok.gguf", args) == 77)
+        return;
+    gguf_path(path, sizeof path, "tok.gguf");
+    ck_assert_msg(model_load(&m, path, NULL, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(m.cfg.vocab_size, 32000);
+    ck_assert_int_eq(m.cfg.n_kv_heads, 1);
+    ck_assert_ptr_ne(m.tokenizer, NULL);
+    ck_assert_ptr_ne(m.chat_template, NULL);
+    ck_assert(strstr(m.chat_template, "<|im_start|>") != NULL);
+    ck_assert_int_eq(chat_template_detect(m.chat_template), CHAT_TEMPLATE_CHATML);
+    bin = tokenizer_load(tok, 32000, &e);
+    ck_assert_msg(bin != NULL, "%s", e.msg);
+    ck_assert_int_eq(tokenizer_bos(m.tokenizer), 1);
+    ck_assert_int_eq(tokenizer_eos(m.tokenizer), 2);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        int *a, *b, na, nb;
+        ck_assert_int_eq(tokenizer_encode(m.tokenizer, texts[i], strlen(texts[i]), 1, 0, &a, &na, &e), 0);
+        ck_assert_int_eq(tokenizer_encode(bin, texts[i], strlen(texts[i]), 1, 0, &b, &nb, &e), 0);
+        ck_assert_int_eq(na, nb);
+        for (int k = 0; k < na; k++) {
+            size_t la, lb;
+            const char *pa = tokenizer_piece(m.tokenizer, k ? a[k - 1] : -1, a[k], &la);
+            const char *pb = tokenizer_piece(bin, k ? b[k - 1] : -1, b[k], &lb);
+            ck_assert_int_eq(a[k], b[k]);
+            ck_assert(la == lb && memcmp(pa, pb, la) == 0);
+        }
+        free(a);
+        free(b);
+    }
+    tokenizer_free(bin);
+    model_free(&m);
+    gguf_cleanup();
+}
+END_TEST
+
+START_TEST(test_gguf_refused)
+{
+    static const struct {
+        const char *args, *want;
+    } bad[] = {
+        {"--arch gpt2", "architecture 'gpt2' is not supported"},
+        {"--drop blk.1.attn_k.weight", "tensor blk.1.attn_k.weight is missing"},
+        {"--drop output_norm.weight", "tensor output_norm.weight is missing"},
+        {"--reshape blk.0.ffn_up.weight", "tensor blk.0.ffn_up.weight has shape [64, 31], expected [64, 32]"},
+        {"--reshape blk.0.ffn_norm.weight", "tensor blk.0.ffn_norm.weight has shape [63], expected [64]"},
+        {"--q4 blk.1.attn_q.weight", "tensor blk.1.attn_q.weight has type Q4_0"},
+    };
+    struct model m;
+    struct err e = {0};
+    char args[512], path[256];
+    const char *spec = "--random 64,2,4,2,32,50,16";
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "%s %s", spec, bad[i].args);
+        if (gguf_write("bad.gguf", args) == 77)
+            return;
+        gguf_path(path, sizeof path, "bad.gguf");
+        ck_assert_msg(model_load(&m, path, NULL, &e) < 0, "%s accepted", bad[i].args);
+        ck_assert_int_eq(e.code, ERR_INPUT);
+        ck_assert_msg(strstr(e.msg, bad[i].want) != NULL && strstr(e.msg, path) != NULL, "%s: '%s' lacks '%s'",
+                      bad[i].args, e.msg, bad[i].want);
+        model_free(&m);
+    }
+    /* A good file, then every truncation of it and random corruption of its
+     * metadata and tensor infos: refused or loaded, never a crash. */
+    snprintf(args, sizeof args, "%s --type q8_0 --chat-template hello --alignment 64", spec);
+    ck_assert_int_eq(gguf_write("good.gguf", args), 0);
+    gguf_path(path, sizeof path, "good.gguf");
+    ck_assert_msg(model_load(&m, path, NULL, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(m.chat_template, "hello");
+    model_free(&m);
+    {
+        FILE *f = fopen(path, "rb");
+        unsigned char *bytes, *p;
+        long n;
+        unsigned seed = 99;
+        size_t meta_end;
+        ck_assert_ptr_ne(f, NULL);
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        bytes = malloc((size_t)n);
+        p = malloc((size_t)n);
+        ck_assert_int_eq((long)fread(bytes, 1, (size_t)n, f), n);
+        fclose(f);
+        for (long cut = 0; cut < n; cut += 1 + cut / 16) {
+            ck_assert_msg(load_bytes(&m, bytes, (size_t)cut, NULL, &e) < 0, "cut at %ld accepted", cut);
+            model_free(&m);
+        }
+        /* Corrupt bytes before the tensor data (where counts, lengths,
+         * types, dims and offsets live). */
+        meta_end = (size_t)n;
+        for (size_t i = 0; i + 4 < (size_t)n; i++)
+            if (memcmp(bytes + i, "blk.1.ffn_up.weight", 19) == 0)
+                meta_end = i + 64;
+        for (int trial = 0; trial < 400; trial++) {
+            memcpy(p, bytes, (size_t)n);
+            for (int k = 0; k < 1 + trial % 3; k++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t at = 4 + (seed >> 8) % (meta_end - 4);
+                static const unsigned char extremes[] = {0x00, 0xff, 0x7f, 0x80, 0x01, 0x09, 0x08};
+                p[at] = trial % 2 ? extremes[(seed >> 3) % 7] : (unsigned char)(seed >> 16);
+            }
+            if (load_bytes(&m, p, (size_t)n, NULL, &e) == 0) {
+                float *row = malloc((size_t)m.cfg.dim * sizeof *row);
+                for (int t = 0; t < m.cfg.vocab_size; t++)
+                    model_embed(&m, t, row);
+                free(row);
+            }
+            model_free(&m);
+        }
+        free(bytes);
+        free(p);
+    }
+    gguf_cleanup();
+}
+END_TEST
+
 static Suite *suite_model(void)
 {
     Suite *s = suite_create("model");
@@ -635,6 +884,12 @@ static Suite *suite_model(void)
     tcase_add_test(tc, test_fuzz_headers);
     tcase_add_test(tc, test_synthetic);
     tcase_add_test(tc, test_quantize);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gguf");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_gguf_matches_llama2c);
+    tcase_add_test(tc, test_gguf_tokenizer);
+    tcase_add_test(tc, test_gguf_refused);
     suite_add_tcase(s, tc);
     return s;
 }
