@@ -16,5 +16,6 @@ extern const struct command cmd_trace_entry;
 extern const struct command cmd_hpa_entry;
 extern const struct command cmd_instances_entry;
 extern const struct command cmd_tune_entry;
+extern const struct command cmd_validate_entry;
 
 #endif

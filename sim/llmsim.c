@@ -13,6 +13,7 @@ static const struct command *const llmsim_commands[] = {
     &cmd_hpa_entry,
     &cmd_instances_entry,
     &cmd_tune_entry,
+    &cmd_validate_entry,
     NULL,
 };
 
