@@ -37,7 +37,11 @@ struct model_config {
     int vocab_size;
     int seq_len;     /* longest context the model supports */
     float rope_theta;             /* 10000 for llama2.c checkpoints */
-    enum kn_rope_layout rope_layout; /* llama2.c: interleaved; GGUF llama: interleaved (the converter permutes Q/K) */
+    /* llama2.c: interleaved.  GGUF llama: interleaved too -- llama.cpp's
+     * convert_hf_to_gguf.py permutes Hugging Face's Q/K rows back to Meta's
+     * order and llama.cpp applies its "normal" (adjacent-pair) RoPE to llama;
+     * only Hugging Face safetensors would need KN_ROPE_HALF. */
+    enum kn_rope_layout rope_layout;
     float norm_eps;               /* RMSNorm epsilon (1e-5) */
     int shared_classifier;        /* 1: the classifier is the token embedding */
 };
@@ -73,7 +77,8 @@ struct model {
 };
 
 struct model_load_opts {
-    int quantize_q8;   /* convert float weights to int8 (group 32) at load time */
+    int quantize_q8;   /* convert float weights to int8 (group 32) at load time; a matrix whose
+                          row length is not a multiple of the group stays float */
     int q8_group;      /* 0: 32 */
 };
 
@@ -83,7 +88,8 @@ struct model_load_opts {
 int model_load(struct model *m, const char *path, const struct model_load_opts *opts, struct err *e);
 void model_free(struct model *m);
 
-/* Copy token TOKEN's embedding row (dim floats) into OUT, dequantising. */
+/* Copy token TOKEN's embedding row (dim floats) into OUT, dequantising.
+ * A TOKEN outside 0..vocab_size-1 gives a row of zeros. */
 void model_embed(const struct model *m, int token, float *out);
 
 #endif

@@ -18,11 +18,15 @@ struct tokenizer;
 
 /* llama2.c's tokenizer.bin: int32 max_token_length, then per token a float32
  * score, an int32 length and the bytes.  VOCAB_SIZE is the model's (the file
- * does not say).  Returns NULL with E set on a bad file. */
+ * does not say); VOCAB_SIZE <= 0 reads every token in the file.  BOS is 1,
+ * EOS 2, <unk> 0.  Returns NULL with E set on a bad file. */
 struct tokenizer *tokenizer_load(const char *path, int vocab_size, struct err *e);
 
 /* From parallel arrays (GGUF tokenizer.ggml.tokens / scores / token_type);
- * the strings are copied.  types may be NULL. */
+ * the strings are copied, with SentencePiece's U+2581 turned into a space
+ * (as tokenizer.bin stores them).  types may be NULL (then <0xNN> pieces are
+ * byte tokens, the rest normal); with types, control/unknown/unused tokens
+ * are never produced from text and decode to nothing. */
 struct tokenizer *tokenizer_from_arrays(int vocab_size, const char *const *pieces, const size_t *lens,
                                         const float *scores, const int *types, int bos_id, int eos_id,
                                         struct err *e);
@@ -41,7 +45,8 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
                      int *n, struct err *e);
 
 /* The bytes of token ID when it follows token PREV (-1 at the start): the
- * leading space after BOS is dropped, <0xNN> becomes the byte NN.  The
+ * leading space after BOS is dropped, <0xNN> becomes the byte NN, control
+ * tokens (BOS, EOS, <unk>) and ids out of range give "" (length 0).  The
  * pointer is into T or a static; *LEN gets the length.  Bytes of a UTF-8
  * character split over tokens come out as they are: a caller printing text
  * piece by piece uses struct detok below. */
@@ -83,7 +88,11 @@ enum chat_template chat_template_detect(const char *metadata_template);
 const char *chat_template_name(enum chat_template t);
 
 /* Render the conversation and encode it: *IDS (BOS first as the template
- * wants), ready for the assistant's reply. */
+ * wants), ready for the assistant's reply.  AUTO renders as llama2: resolve
+ * it with chat_template_detect(model->chat_template) first.  Roles are
+ * system, user and assistant; llama2 needs user/assistant turns alternating
+ * (a system message only first) ending with user.  A bad conversation is
+ * ERR_INPUT naming messages[i].  See chat.c for each template's text. */
 int chat_encode(const struct tokenizer *t, enum chat_template tmpl, const struct chat_message *msgs, int n_msgs,
                 int **ids, int *n, struct err *e);
 
