@@ -332,6 +332,8 @@ static int parse_fields(json_t *root, const struct api_limits *lim, struct api_r
         return -1;
     if (get_bool(root, "stream", &req->stream, ae))
         return -1;
+    if (get_bool(root, "ignore_eos", &req->ignore_eos, ae))
+        return -1;
     v = json_object_get(root, "stream_options");
     if (v != NULL && !json_is_null(v)) {
         if (!json_is_object(v))
@@ -400,6 +402,7 @@ int api_request_cache_key(const struct api_request *req, const char *model_name,
         json_object_set_new(o, "prompt", json_stringn(req->prompt, req->prompt_len));
     }
     json_object_set_new(o, "max_tokens", json_integer(req->max_tokens));
+    json_object_set_new(o, "ignore_eos", json_boolean(req->ignore_eos));
     a = json_array();
     for (i = 0; i < req->n_stop; i++)
         json_array_append_new(a, json_string(req->stop[i]));

@@ -48,6 +48,7 @@ struct api_request {
     int n_stop;
     int stream;
     int include_usage;            /* stream_options.include_usage */
+    int ignore_eos;               /* an extension (as vLLM's): generate max_tokens exactly */
 };
 
 /* An error to send: the HTTP status and OpenAI's fields. */

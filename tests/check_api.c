@@ -152,6 +152,7 @@ START_TEST(test_parse_wrong_types)
     expect_bad(API_CHAT, MSG "\"seed\":\"42\"}", "seed", "seed: must be an integer");
     expect_bad(API_CHAT, MSG "\"n\":2}", "n", "only n=1");
     expect_bad(API_CHAT, MSG "\"stream\":\"yes\"}", "stream", "stream: must be true or false");
+    expect_bad(API_CHAT, MSG "\"ignore_eos\":1}", "ignore_eos", "ignore_eos: must be true or false");
     expect_bad(API_CHAT, MSG "\"stream_options\":[]}", "stream_options", "must be an object");
     expect_bad(API_CHAT, MSG "\"stream_options\":{\"include_usage\":1}}", "stream_options.include_usage",
                "true or false");
@@ -233,6 +234,7 @@ START_TEST(test_cache_key)
         "{\"messages\":[{\"role\":\"system\",\"content\":\"hi\"}],\"temperature\":0,\"max_tokens\":5}",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0,\"max_tokens\":6}",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0,\"max_tokens\":5,\"stop\":\"a\"}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0,\"max_tokens\":5,\"ignore_eos\":true}",
         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.7,\"seed\":1,\"max_tokens\":5}",
     };
     api_request_cache_key(&a, "m", ka);
@@ -243,7 +245,7 @@ START_TEST(test_cache_key)
         api_request_free(&b);
     }
     /* sampled with a seed: the seed and top_p matter */
-    ck_assert_int_eq(parse(API_CHAT, variants[4], &b, &ae), 0);
+    ck_assert_int_eq(parse(API_CHAT, variants[5], &b, &ae), 0);
     ck_assert_int_eq(api_request_cacheable(&b), 1);
     api_request_cache_key(&b, "m", ka);
     b.seed = 2;
