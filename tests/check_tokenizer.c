@@ -462,6 +462,134 @@ START_TEST(test_long_text)
 }
 END_TEST
 
+
+/* Encode TEXT without BOS/EOS and append to W (n *NW). */
+static void append_text(const struct tokenizer *t, const char *text, int *w, int *nw)
+{
+    int *ids, n;
+    struct err e = {0};
+
+    ck_assert_int_eq(tokenizer_encode(t, text, strlen(text), 0, 0, &ids, &n, &e), 0);
+    memcpy(w + *nw, ids, (size_t)n * sizeof *ids);
+    *nw += n;
+    free(ids);
+}
+
+static void expect_chat(const struct tokenizer *t, enum chat_template tmpl, const struct chat_message *msgs, int n,
+                        const int *want, int n_want)
+{
+    int *ids, k;
+    struct err e = {0};
+
+    ck_assert_msg(chat_encode(t, tmpl, msgs, n, &ids, &k, &e) == 0, "%s", e.msg);
+    if (k != n_want) {
+        for (int i = 0; i < k; i++)
+            fprintf(stderr, "%d ", ids[i]);
+        fprintf(stderr, "\n");
+    }
+    ck_assert_int_eq(k, n_want);
+    for (int i = 0; i < k; i++)
+        ck_assert_msg(ids[i] == want[i], "id %d is %d, want %d", i, ids[i], want[i]);
+    free(ids);
+}
+
+START_TEST(test_chat_llama2)
+{
+    struct err e = {0};
+    struct tokenizer *t;
+    int want[256], nw = 0;
+
+    if (!shared_tokenizer())
+        return;
+    t = tokenizer_load(tok_path, 32000, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    /* One user turn: BOS "[INST] Hello [/INST]" -- Llama 2's tokens for
+     * "[INST]" are 518 25580 29962 and for " [/INST]" 518 29914 25580 29962. */
+    {
+        struct chat_message m[] = {{"user", "  Hello \n"}};
+        static const int ids[] = {1, 518, 25580, 29962, 15043, 518, 29914, 25580, 29962};
+        expect_chat(t, CHAT_TEMPLATE_LLAMA2, m, 1, ids, 9);
+        expect_chat(t, CHAT_TEMPLATE_AUTO, m, 1, ids, 9);
+    }
+    /* System folded into the first turn; a finished pair ends with EOS;
+     * the next turn starts with BOS again. */
+    {
+        struct chat_message m[] = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"},
+                                   {"user", "Bye"}};
+        want[nw++] = 1;
+        append_text(t, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! ", want, &nw);
+        want[nw++] = 2;
+        want[nw++] = 1;
+        append_text(t, "[INST] Bye [/INST]", want, &nw);
+        expect_chat(t, CHAT_TEMPLATE_LLAMA2, m, 4, want, nw);
+    }
+    /* Raw: the contents joined by newlines. */
+    {
+        struct chat_message m[] = {{"system", "Once upon"}, {"user", "a time"}};
+        nw = 0;
+        want[nw++] = 1;
+        append_text(t, "Once upon\na time", want, &nw);
+        expect_chat(t, CHAT_TEMPLATE_RAW, m, 2, want, nw);
+    }
+    /* Conversations the llama2 template cannot render. */
+    {
+        static const struct {
+            struct chat_message m[3];
+            int n;
+            const char *want;
+        } bad[] = {
+            {{{"assistant", "x"}}, 1, "messages[0]: role 'assistant'"},
+            {{{"user", "x"}, {"user", "y"}}, 2, "messages[1]: role 'user'"},
+            {{{"user", "x"}, {"assistant", "y"}, {"system", "z"}}, 3, "messages[2]: role 'system'"},
+            {{{"system", "x"}}, 1, "no user message"},
+            {{{"robot", "x"}}, 1, "messages[0]: role 'robot': expected"},
+            {{{"user", NULL}}, 1, "messages[0]: role and content"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            int *ids = (int *)&e, n = 5;
+            ck_assert(chat_encode(t, CHAT_TEMPLATE_LLAMA2, bad[i].m, bad[i].n, &ids, &n, &e) < 0);
+            ck_assert_int_eq(e.code, ERR_INPUT);
+            ck_assert_msg(strstr(e.msg, bad[i].want) != NULL, "'%s' lacks '%s'", e.msg, bad[i].want);
+            ck_assert_ptr_eq(ids, NULL);
+            ck_assert_int_eq(n, 0);
+        }
+    }
+    tokenizer_free(t);
+}
+END_TEST
+
+START_TEST(test_chat_chatml)
+{
+    struct tokenizer *t = small_vocab();
+    struct chat_message m[] = {{"user", "a"}};
+    int want[64], nw = 0;
+    enum chat_template ct;
+
+    /* <|im_end|> is in the small vocabulary, <|im_start|> is not: the one
+     * is its special token, the other plain text. */
+    want[nw++] = 1;
+    append_text(t, "<|im_start|>user\na", want, &nw);
+    want[nw++] = 18;
+    append_text(t, "\n<|im_start|>assistant\n", want, &nw);
+    expect_chat(t, CHAT_TEMPLATE_CHATML, m, 1, want, nw);
+    tokenizer_free(t);
+
+    ck_assert_int_eq(chat_template_detect(NULL), CHAT_TEMPLATE_LLAMA2);
+    ck_assert_int_eq(chat_template_detect("{% for m in messages %}<|im_start|>{{ m.role }}"), CHAT_TEMPLATE_CHATML);
+    ck_assert_int_eq(chat_template_detect("{{ bos_token + '[INST] ' + content + ' [/INST]' }}"),
+                     CHAT_TEMPLATE_LLAMA2);
+    ck_assert_int_eq(chat_template_parse("chatml", &ct), 0);
+    ck_assert_int_eq(ct, CHAT_TEMPLATE_CHATML);
+    ck_assert_int_eq(chat_template_parse("raw", &ct), 0);
+    ck_assert_int_eq(ct, CHAT_TEMPLATE_RAW);
+    ck_assert_int_eq(chat_template_parse("auto", &ct), 0);
+    ck_assert_int_eq(ct, CHAT_TEMPLATE_AUTO);
+    ck_assert_int_eq(chat_template_parse("vicuna", &ct), -1);
+    ck_assert_str_eq(chat_template_name(CHAT_TEMPLATE_LLAMA2), "llama2");
+    ck_assert_str_eq(chat_template_name(CHAT_TEMPLATE_CHATML), "chatml");
+}
+END_TEST
+
 static Suite *suite_tokenizer(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -475,6 +603,8 @@ static Suite *suite_tokenizer(void)
     tcase_add_test(tc, test_hostile_files);
     tcase_add_test(tc, test_from_arrays_refuses);
     tcase_add_test(tc, test_long_text);
+    tcase_add_test(tc, test_chat_llama2);
+    tcase_add_test(tc, test_chat_chatml);
     suite_add_tcase(s, tc);
     return s;
 }
