@@ -716,62 +716,86 @@ void kn_attention_prefill(float *out, const float *q, const struct kn_kv_view *k
 
 #ifdef KN_ATT_X86
 enum {
-    KN_ATT_ROW_TILE = 16,   /* decode, row order: keys per tile */
-    KN_ATT_ROW_HEADS = 256, /* decode, row order: most query heads */
+    KN_ATT_ROW_TILE = 512,   /* decode, row order: most keys per tile */
+    KN_ATT_ROW_STREAMS = 2,  /* decode, row order: streams a tile is read as */
+    KN_ATT_ROW_PREFETCH = 4, /* decode, row order: rows ahead each stream prefetches */
+    KN_ATT_ROW_SC = 16384,   /* decode, row order: floats of scores per tile (64 KiB) */
+    KN_ATT_ROW_HEADS = 256,  /* decode, row order: most query heads */
 };
 
+/* Prefetch the SPAN floats at P into L1 (P NULL: nothing). */
+__attribute__((target("avx2,fma"))) static inline void att_prefetch_row(const float *p, int span)
+{
+    if (p == NULL)
+        return;
+    for (int b = 0; b < span; b += 16)
+        _mm_prefetch((const char *)(p + b), _MM_HINT_T0);
+}
+
 /* Decode, row order (AVX2, 4 query heads per kv head, head_dim % 8 == 0):
- * keys [j_begin, j_end) for every head.  Per tile of 16 keys: the scores of
- * all heads, reading each key's K row (all kv heads) front to back, two rows
- * at a time; the online-softmax update per head; then the V rows, two at a
- * time, front to back, into the accumulators (ACC[h], in L1).  Two sequential
- * streams per pass, which the hardware prefetchers follow, and no copy.
- * Leaves the running max and sum in M and L. */
+ * keys [j_begin, j_end) for every head, in tiles of up to KN_ATT_ROW_TILE
+ * keys (evened out over the range).  Per tile, three passes:
+ *   1. the scores of all heads, reading the tile's K rows (all kv heads,
+ *      front to back) as two streams half a tile apart, a key of each at a
+ *      time (slot 2i holds key i, slot 2i+1 key half + i);
+ *   2. the online-softmax update per head (one rescale of acc per tile);
+ *   3. the V rows, as the same two streams, into the accumulators (ACC[h],
+ *      in L1).
+ * Long tiles keep each pass on two long sequential streams (plus a
+ * software prefetch KN_ATT_ROW_PREFETCH rows ahead in each), which the
+ * hardware prefetchers follow; short tiles that switched between K and V
+ * every 64 KiB, or one stream at a time, left the memory idle more often.
+ * No copy.  Leaves the running max and sum in M and L. */
 __attribute__((target("avx2,fma"))) static void att_decode_rows(float *const *acc, float *m, float *l,
                                                                  const float *q, const struct kn_kv_view *kv,
                                                                  int j_begin, int j_end,
                                                                  const struct kn_attn_shape *s, float scale)
 {
     int hd = s->head_dim, n_heads = s->n_heads, n_kv = s->n_kv_heads;
-    enum { LD = KN_ATT_ROW_TILE };
-    float sc[KN_ATT_ROW_HEADS * LD]; /* (n_heads, LD) */
-    const float *kr[LD], *vr[LD], *kn[LD], *vn[LD];
+    enum { NS = KN_ATT_ROW_STREAMS };
+    float sc[KN_ATT_ROW_SC]; /* (n_heads, ld) */
     assert(n_heads <= KN_ATT_ROW_HEADS);
+    int ld = KN_ATT_ROW_SC / n_heads;
+    if (ld > KN_ATT_ROW_TILE)
+        ld = KN_ATT_ROW_TILE;
+    ld -= ld % NS;
+    int n_tiles = (j_end - j_begin + ld - 1) / ld;
+    int tile = (j_end - j_begin + n_tiles - 1) / n_tiles; /* <= ld */
     for (int h = 0; h < n_heads; h++) {
         m[h] = -INFINITY;
         l[h] = 0.0f;
         memset(acc[h], 0, (size_t)hd * sizeof *acc[h]);
     }
-    for (int j0 = j_begin; j0 < j_end; j0 += LD) {
-        int n = j_end - j0 < LD ? j_end - j0 : LD;
-        for (int j = 0; j < n; j++) {
-            size_t row = kv_row(kv, j0 + j) * (size_t)kv->pos_stride;
-            kr[j] = kv->k + row;
-            vr[j] = kv->v + row;
-        }
-        for (int j = 0; j < LD; j++) { /* the next tile's rows, prefetched a tile ahead */
-            int p = j0 + LD + j;
-            size_t row = p < j_end ? kv_row(kv, p) * (size_t)kv->pos_stride : 0;
-            kn[j] = p < j_end ? kv->k + row : NULL;
-            vn[j] = p < j_end ? kv->v + row : NULL;
-        }
-        for (int j = 0; j < n; j += 2) {
-            int nk = n - j < 2 ? 1 : 2;
+    for (int j0 = j_begin; j0 < j_end; j0 += tile) {
+        const int n = j_end - j0 < tile ? j_end - j0 : tile;
+        const int len = (n + NS - 1) / NS, ns = NS * len; /* keys per stream; slots */
+        for (int i = 0; i < len; i++) {
+            const float *kr[NS];
+            const float *kf[NS]; /* rows KN_ATT_ROW_PREFETCH ahead in each stream, or NULL */
+            for (int t = 0; t < NS; t++) {
+                int j = t * len + i;
+                kr[t] = kv->k + kv_row(kv, j0 + (j < n ? j : 0)) * (size_t)kv->pos_stride;
+                kf[t] = i + KN_ATT_ROW_PREFETCH < len && j + KN_ATT_ROW_PREFETCH < n
+                            ? kv->k + kv_row(kv, j0 + j + KN_ATT_ROW_PREFETCH) * (size_t)kv->pos_stride
+                            : NULL;
+            }
             for (int g = 0; g < n_kv; g++) {
                 const float *qg[4] = {q + (size_t)(4 * g) * hd, q + (size_t)(4 * g + 1) * hd,
                                       q + (size_t)(4 * g + 2) * hd, q + (size_t)(4 * g + 3) * hd};
-                const float *kp[2] = {kr[j] + (size_t)g * hd, kr[j + nk - 1] + (size_t)g * hd};
-                for (int t = 0; t < 2; t++) /* the next tile's rows j, j + 1, this kv head's part */
-                    if (kn[j + t])
-                        for (int b = 0; b < hd; b += 16)
-                            __builtin_prefetch(kn[j + t] + (size_t)g * hd + b, 0, 3);
-                att_scores4_avx2(sc + (size_t)(4 * g) * LD + j, LD, qg, kp, nk, hd, scale);
+                for (int t = 0; t < NS; t++)
+                    att_prefetch_row(kf[t] == NULL ? NULL : kf[t] + (size_t)g * hd, hd);
+                for (int t = 0; t < NS; t += 2) {
+                    const float *kp[2] = {kr[t] + (size_t)g * hd, kr[t + 1] + (size_t)g * hd};
+                    att_scores4_avx2(sc + (size_t)(4 * g) * ld + NS * i + t, ld, qg, kp, 2, hd, scale);
+                }
             }
         }
         for (int h = 0; h < n_heads; h++) {
-            float *sh = sc + (size_t)h * LD;
+            float *sh = sc + (size_t)h * ld;
+            for (int j = n; j < ns; j++) /* empty slots: exp gives 0 */
+                sh[(j % len) * NS + j / len] = -INFINITY;
             float m_new = m[h];
-            for (int j = 0; j < n; j++)
+            for (int j = 0; j < ns; j++)
                 if (sh[j] > m_new)
                     m_new = sh[j];
             if (m_new != m[h]) {
@@ -782,17 +806,24 @@ __attribute__((target("avx2,fma"))) static void att_decode_rows(float *const *ac
                     _mm256_storeu_ps(acc[h] + d, _mm256_mul_ps(_mm256_loadu_ps(acc[h] + d), va));
                 m[h] = m_new;
             }
-            l[h] += att_exp_avx2(sh, n, m_new);
+            l[h] += att_exp_avx2(sh, ns, m_new);
         }
-        for (int j = 0; j < n; j += 2) {
-            int nk = n - j < 2 ? 1 : 2;
+        for (int i = 0; i < len; i++) {
+            const float *vr[NS];
+            const float *vf[NS];
+            for (int t = 0; t < NS; t++) {
+                int j = t * len + i;
+                vr[t] = kv->v + kv_row(kv, j0 + (j < n ? j : 0)) * (size_t)kv->pos_stride;
+                vf[t] = i + KN_ATT_ROW_PREFETCH < len && j + KN_ATT_ROW_PREFETCH < n
+                            ? kv->v + kv_row(kv, j0 + j + KN_ATT_ROW_PREFETCH) * (size_t)kv->pos_stride
+                            : NULL;
+            }
             for (int g = 0; g < n_kv; g++) {
-                for (int t = 0; t < 2; t++) /* the next tile's rows j, j + 1, this kv head's part */
-                    if (vn[j + t])
-                        for (int b = 0; b < hd; b += 16)
-                            __builtin_prefetch(vn[j + t] + (size_t)g * hd + b, 0, 3);
-                att_dec_acc4_avx2(acc + 4 * g, sc + (size_t)(4 * g) * LD + j, LD, vr[j] + (size_t)g * hd,
-                                  vr[j + nk - 1] + (size_t)g * hd, nk, hd);
+                for (int t = 0; t < NS; t++)
+                    att_prefetch_row(vf[t] == NULL ? NULL : vf[t] + (size_t)g * hd, hd);
+                for (int t = 0; t < NS; t += 2)
+                    att_dec_acc4_avx2(acc + 4 * g, sc + (size_t)(4 * g) * ld + NS * i + t, ld,
+                                      vr[t] + (size_t)g * hd, vr[t + 1] + (size_t)g * hd, 2, hd);
             }
         }
     }
@@ -828,10 +859,12 @@ static int att_decode_tile(int span_floats)
 /* Flash-decoding.  With AVX2, 4 query heads per kv head and head_dim a
  * multiple of 8 (32/8/128 and the like), a work item is one chunk of the
  * keys for every head, walked in row order by att_decode_rows(): reading
- * each K and V row (all kv heads, 4 KiB for 8 x 128) front to back, with a
- * software prefetch a tile ahead, instead of copying tiles.  This measured
- * about +35% (1 thread) over the copying walk below, and about 1.7x on an
- * L3-resident cache, where the copy cost most.  Otherwise: a work item is one chunk of the S keys for a block of
+ * each K and V row (all kv heads, 4 KiB for 8 x 128) front to back, tiles
+ * of up to 512 keys as two streams each, instead of copying tiles.  The
+ * row walk measured about +35% (1 thread) over the copying walk below, and
+ * about 1.7x on an L3-resident cache, where the copy cost most; the long
+ * two-stream tiles another +20% over 16-key tiles read as one stream
+ * (single thread, minimum of 15 runs, 4096 keys).  Otherwise: a work item is one chunk of the S keys for a block of
  * consecutive kv heads (at most KN_ATT_MAX_SETS sets of query rows; a set
  * is up to 16 query heads of one kv head).  The item walks its chunk tile by
  * tile: it copies the tile's K and V rows, the span of its kv heads, into
