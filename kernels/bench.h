@@ -28,6 +28,8 @@ extern const struct bench_command bench_roofline_entry;
 extern const struct bench_command bench_matmul_entry;
 extern const struct bench_command bench_attention_entry;
 extern const struct bench_command bench_report_entry;
+extern const struct bench_command bench_model_entry;   /* bench_model.c */
+extern const struct bench_command bench_profile_entry; /* bench_profile.c */
 
 /* Operands larger than this (one copy, in bytes) are refused as a usage
  * error rather than risking the machine's memory. */
@@ -143,5 +145,32 @@ int bench_roofline_get(const char *file, int threads, struct bench_roofline *r, 
 /* The attainable GFLOP/s at arithmetic intensity AI (FLOP per byte):
  * min(peak, bandwidth x AI). */
 double bench_roofline_bound(const struct bench_roofline *r, double ai);
+
+/* ---- timed forward steps of llmserve's model (bench_model.c) ---------------------------- */
+
+/* A model, a paged KV cache with MAX_SEQS sequences holding a full context
+ * each, and a forward pass for steps of up to MAX_TOKENS tokens. */
+struct bench_step {
+    struct model *m;
+    struct kv_cache *kv;
+    struct forward *f;
+    struct kv_seq *seqs;
+    struct forward_seq *fs;
+    int *tokens;
+    float *logits;
+    int max_seqs;
+    int max_tokens;
+};
+
+/* Load MODEL (int8 weights when QUANTIZE_Q8) and set up B.  Returns 0, or
+ * -1 with E set (the model's error, or ERR_SYSTEM). */
+int bench_step_open(struct bench_step *b, const char *model, int quantize_q8, int max_seqs, int max_tokens,
+                    struct err *e);
+void bench_step_close(struct bench_step *b);
+/* Median seconds of REPEAT timed decode steps (after a warm-up) of BATCH
+ * sequences, each attending to CTX positions. */
+double bench_step_decode_s(struct bench_step *b, int batch, int ctx, int repeat);
+/* Median seconds of prefilling N prompt tokens of one sequence in one step. */
+double bench_step_prefill_s(struct bench_step *b, int n, int repeat);
 
 #endif

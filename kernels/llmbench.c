@@ -17,6 +17,8 @@ static const struct bench_command *const bench_commands[] = {
     &bench_matmul_entry,
     &bench_attention_entry,
     &bench_report_entry,
+    &bench_model_entry,
+    &bench_profile_entry,
     NULL,
 };
 
