@@ -666,6 +666,7 @@ static void gguf_cleanup(void)
     if (gguf_dir[0] != '\0') {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", gguf_dir);
         ck_assert_int_eq(system(cmd), 0);
+        gguf_dir[0] = '\0';
     }
 }
 
