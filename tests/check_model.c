@@ -872,6 +872,218 @@ START_TEST(test_gguf_refused)
 }
 END_TEST
 
+
+/* ---- GGUF files built byte by byte, to break one field at a time ----------------------- */
+
+static void put_u32(struct buf *b, uint32_t v)
+{
+    put(b, &v, 4);
+}
+
+static void put_u64(struct buf *b, uint64_t v)
+{
+    put(b, &v, 8);
+}
+
+static void put_gstr(struct buf *b, const char *s)
+{
+    put_u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+
+static void kv_u32(struct buf *b, const char *key, uint32_t v)
+{
+    put_gstr(b, key);
+    put_u32(b, 4); /* UINT32 */
+    put_u32(b, v);
+}
+
+/* Byte offsets of the fields the tests patch. */
+struct gguf_fields {
+    size_t n_tensors, n_kv, arch_len, arr_type, arr_count, ndims, ne0, type, offset, data;
+};
+
+enum { G_DUP_KEY = 1, G_NESTED = 2, G_ALIGN3 = 4, G_DUP_TENSOR = 8, G_BAD_KV_TYPE = 16 };
+
+/* A tiny llama (dim 8, 1 layer, 2 heads, hidden 8, vocab 4, seq 4), all F32. */
+static struct buf gguf_bytes(struct gguf_fields *f, int flags)
+{
+    static const char *const names[] = {"token_embd.weight",      "output_norm.weight",     "blk.0.attn_norm.weight",
+                                        "blk.0.attn_q.weight",    "blk.0.attn_k.weight",    "blk.0.attn_v.weight",
+                                        "blk.0.attn_output.weight", "blk.0.ffn_norm.weight", "blk.0.ffn_gate.weight",
+                                        "blk.0.ffn_down.weight",  "blk.0.ffn_up.weight"};
+    static const uint64_t shapes[][2] = {{8, 4}, {8, 0}, {8, 0}, {8, 8}, {8, 8}, {8, 8},
+                                         {8, 8}, {8, 0}, {8, 8}, {8, 8}, {8, 8}};
+    int nt = 11, nkv = 9 + ((flags & G_DUP_KEY) != 0) + ((flags & G_NESTED) != 0) + ((flags & G_ALIGN3) != 0) +
+                      ((flags & G_BAD_KV_TYPE) != 0);
+    struct buf b = {0};
+    uint64_t off = 0;
+
+    put(&b, "GGUF", 4);
+    put_u32(&b, 3);
+    f->n_tensors = b.n;
+    put_u64(&b, (uint64_t)nt);
+    f->n_kv = b.n;
+    put_u64(&b, (uint64_t)nkv);
+    f->arch_len = b.n;
+    put_gstr(&b, "general.architecture");
+    put_u32(&b, 8); /* STRING */
+    put_gstr(&b, "llama");
+    kv_u32(&b, "llama.context_length", 4);
+    kv_u32(&b, "llama.embedding_length", 8);
+    kv_u32(&b, "llama.block_count", 1);
+    kv_u32(&b, "llama.feed_forward_length", 8);
+    kv_u32(&b, "llama.attention.head_count", 2);
+    kv_u32(&b, "llama.attention.head_count_kv", 2);
+    put_gstr(&b, "general.tags"); /* an array of int32 */
+    put_u32(&b, 9);
+    f->arr_type = b.n;
+    put_u32(&b, 5);
+    f->arr_count = b.n;
+    put_u64(&b, 2);
+    put_u32(&b, 7);
+    put_u32(&b, 8);
+    put_gstr(&b, "general.names"); /* an array of strings */
+    put_u32(&b, 9);
+    put_u32(&b, 8);
+    put_u64(&b, 2);
+    put_gstr(&b, "a");
+    put_gstr(&b, "bc");
+    if (flags & G_DUP_KEY)
+        kv_u32(&b, "llama.block_count", 1);
+    if (flags & G_NESTED) {
+        put_gstr(&b, "general.nested");
+        put_u32(&b, 9);
+        put_u32(&b, 9);
+        put_u64(&b, 0);
+    }
+    if (flags & G_ALIGN3)
+        kv_u32(&b, "general.alignment", 3);
+    if (flags & G_BAD_KV_TYPE) {
+        put_gstr(&b, "general.odd");
+        put_u32(&b, 13);
+        put_u32(&b, 0);
+    }
+    for (int i = 0; i < nt; i++) {
+        const char *name = (flags & G_DUP_TENSOR) && i == 5 ? names[4] : names[i];
+        uint64_t bytes = shapes[i][0] * (shapes[i][1] ? shapes[i][1] : 1) * 4;
+        put_gstr(&b, name);
+        if (i == 0)
+            f->ndims = b.n;
+        put_u32(&b, shapes[i][1] ? 2 : 1);
+        if (i == 0)
+            f->ne0 = b.n;
+        put_u64(&b, shapes[i][0]);
+        if (shapes[i][1])
+            put_u64(&b, shapes[i][1]);
+        if (i == 0)
+            f->type = b.n;
+        put_u32(&b, 0); /* F32 */
+        if (i == 0)
+            f->offset = b.n;
+        put_u64(&b, off);
+        off += (bytes + 31) / 32 * 32;
+    }
+    while (b.n % 32 != 0)
+        put(&b, "", 1);
+    f->data = b.n;
+    for (uint64_t i = 0; i < off / 4; i++) {
+        float v = 1.0f + (float)(i % 7) / 8;
+        put(&b, &v, 4);
+    }
+    return b;
+}
+
+static void patch_u64(struct buf *b, size_t at, uint64_t v)
+{
+    memcpy(b->p + at, &v, 8);
+}
+
+static void patch_u32(struct buf *b, size_t at, uint32_t v)
+{
+    memcpy(b->p + at, &v, 4);
+}
+
+START_TEST(test_gguf_hostile_fields)
+{
+    struct gguf_fields f;
+    struct model m;
+    struct err e = {0};
+    struct buf b = gguf_bytes(&f, 0);
+
+    /* The unbroken file loads. */
+    ck_assert_msg(load_bytes(&m, b.p, b.n, NULL, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(m.cfg.dim, 8);
+    ck_assert_int_eq(m.cfg.vocab_size, 4);
+    ck_assert_int_eq(m.cfg.shared_classifier, 1);
+    ck_assert_ptr_eq(m.tok_embedding.data, (char *)m.map + f.data);
+    model_free(&m);
+    free(b.p);
+
+#define BREAK(what, want)                                                                                      \
+    do {                                                                                                       \
+        b = gguf_bytes(&f, 0);                                                                                 \
+        what;                                                                                                  \
+        expect_refused(b.p, b.n, want);                                                                        \
+        free(b.p);                                                                                             \
+    } while (0)
+    BREAK(patch_u32(&b, 4, 1), "GGUF version 1");
+    BREAK(patch_u32(&b, 4, 4), "GGUF version 4");
+    BREAK(patch_u64(&b, f.n_tensors, UINT64_MAX), "tensors cannot fit");
+    BREAK(patch_u64(&b, f.n_tensors, 1ull << 40), "tensors cannot fit");
+    BREAK(patch_u64(&b, f.n_kv, UINT64_MAX), "metadata entries cannot fit");
+    BREAK(patch_u64(&b, f.n_kv, 3), "tensor"); /* the rest of the metadata is read as tensor infos */
+    BREAK(patch_u64(&b, f.arch_len, UINT64_MAX), "truncated");
+    BREAK(patch_u64(&b, f.arch_len, (uint64_t)b.n), "truncated");
+    BREAK(patch_u64(&b, f.arr_count, 1ull << 62), "elements of 4 bytes");
+    BREAK(patch_u32(&b, f.arr_type, 99), "unknown array element type 99");
+    BREAK(patch_u32(&b, f.ndims, 0), "0 dimensions");
+    BREAK(patch_u32(&b, f.ndims, 5), "5 dimensions");
+    BREAK(patch_u32(&b, f.ndims, 0xffffffffu), "dimensions");
+    BREAK(patch_u64(&b, f.ne0, 0), "dimension 0 is 0");
+    BREAK(patch_u64(&b, f.ne0, UINT64_MAX), "absurd");
+    BREAK(patch_u64(&b, f.ne0, 1ull << 39), "dimension 1");     /* the product overflows the limit */
+    BREAK(patch_u64(&b, f.ne0, 1ull << 20), "ends past the file");
+    BREAK(patch_u64(&b, f.ne0, 16), "shape [16, 4], expected [8, 4]");
+    BREAK(patch_u32(&b, f.type, 2), "type Q4_0");
+    BREAK(patch_u32(&b, f.type, 8), "Q8_0 rows of 8 values are not whole blocks");
+    BREAK(patch_u32(&b, f.type, 0x7fffffff), "type unsupported");
+    BREAK(patch_u64(&b, f.offset, 4), "not a multiple of the alignment 32");
+    BREAK(patch_u64(&b, f.offset, UINT64_MAX - 31), "ends past the file");
+    BREAK(patch_u64(&b, f.offset, (uint64_t)b.n), "ends past the file");
+#undef BREAK
+    {
+        static const struct {
+            int flags;
+            const char *want;
+        } cases[] = {
+            {G_DUP_KEY, "metadata key 'llama.block_count' appears twice"},
+            {G_NESTED, "arrays of arrays are not supported"},
+            {G_ALIGN3, "general.alignment must be a uint32 power of two"},
+            {G_DUP_TENSOR, "tensor 'blk.0.attn_k.weight' appears twice"},
+            {G_BAD_KV_TYPE, "unknown value type 13"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            b = gguf_bytes(&f, cases[i].flags);
+            expect_refused(b.p, b.n, cases[i].want);
+            free(b.p);
+        }
+    }
+    /* Metadata values of the wrong type or range. */
+    {
+        b = gguf_bytes(&f, 0);
+        /* "llama.context_length" is the second key: its value follows arch. */
+        size_t ctx_val = f.arch_len + 8 + strlen("general.architecture") + 4 + 8 + 5 + 8 +
+                         strlen("llama.context_length") + 4;
+        patch_u32(&b, ctx_val, 0);
+        expect_refused(b.p, b.n, "metadata llama.context_length is 0: not in 1..");
+        patch_u32(&b, ctx_val - 4, 6); /* FLOAT32 */
+        expect_refused(b.p, b.n, "metadata llama.context_length is a float32, not an integer");
+        free(b.p);
+    }
+}
+END_TEST
+
 static Suite *suite_model(void)
 {
     Suite *s = suite_create("model");
@@ -891,6 +1103,7 @@ static Suite *suite_model(void)
     tcase_add_test(tc, test_gguf_matches_llama2c);
     tcase_add_test(tc, test_gguf_tokenizer);
     tcase_add_test(tc, test_gguf_refused);
+    tcase_add_test(tc, test_gguf_hostile_fields);
     suite_add_tcase(s, tc);
     return s;
 }
