@@ -154,21 +154,123 @@ if wait_http "http://127.0.0.1:$pport/v1/models"; then
     st=$?
     check "hostile peer: llmload finishes with status 0" test "$st" -eq 0
     # The outcome of each misbehaviour (keyed by its output length), from the CSV.
-    outcomes=$(awk -F, 'NR > 1 {print $4 ":" $5}' "$tmp/hostile.csv" | sort -n | tr '\n' ' ')
+    outcomes=$(awk -F, 'NR > 1 {print $4 ":" $5}' "$tmp/hostile-requests.csv" | sort -n | tr '\n' ' ')
     want="2:completed 3:failed 4:failed 5:failed 6:rejected 7:rejected 8:timed_out 9:failed 10:failed 11:completed 12:failed "
     check "hostile peer: each answer classified (got: $outcomes)" test "$outcomes" = "$want"
     check "hostile peer: summary counts" test "$(json "$tmp/hostile.json" \
         "[d['requests'][k] for k in ('arrived','completed','rejected','timed_out','failed')]")" = "[11, 2, 2, 1, 6]"
     check "hostile peer: HTTP statuses counted" test "$(json "$tmp/hostile.json" \
         "sorted(d['load']['http_status'].items())")" = "[('200', 7), ('429', 1), ('500', 1), ('503', 1), ('none', 1)]"
-    check "hostile peer: the 500 body is quoted in the CSV" grep -q '^[0-9]*,[0-9.]*,4,12,failed,500,.*"<html>boom</html>"$' "$tmp/hostile.csv"
-    check "hostile peer: the malformed chunk is named" grep -q ',3,failed,200,.*not JSON' "$tmp/hostile.csv"
+    check "hostile peer: the 500 body is quoted in the CSV" grep -q '^[0-9]*,[0-9.]*,4,12,failed,500,.*"<html>boom</html>"$' "$tmp/hostile-requests.csv"
+    check "hostile peer: the malformed chunk is named" grep -q ',3,failed,200,.*not JSON' "$tmp/hostile-requests.csv"
     # Non-streamed answers that are not JSON.
     printf '%s\n0.0,4,12,,\n' "$hdr" >"$tmp/h2.csv"
     "$llmload" --url "http://127.0.0.1:$pport/v1/completions" --trace "$tmp/h2.csv" -o "$tmp/h2.json" -q 2>/dev/null
     check "hostile peer: a non-JSON error body, not streamed, is a failure" test "$(json "$tmp/h2.json" "d['requests']['failed']")" = 1
 else
     not_ok "the hostile peer did not start: $(head -c 300 "$tmp/peer.err")"
+fi
+
+# --- a real llmserve ----------------------------------------------------------------------
+shared=${LLMSCALE_SHARED:-$top_srcdir/../shared}
+tokenizer=$shared/models/tokenizer.bin
+if [ ! -x "$llmserve" ] || ! "$llmserve" serve --help >/dev/null 2>&1; then
+    echo "# llmserve serve not built: the replay against a real server is skipped"
+elif [ ! -r "$tokenizer" ]; then
+    echo "# $tokenizer absent (set LLMSCALE_SHARED): the replay against a real server is skipped"
+else
+    # A synthetic model on a free port: a small queue so that a burst overflows it.
+    "$llmserve" serve --model synthetic:stories260K --tokenizer "$tokenizer" --chat-template raw --port 0 \
+        --threads 1 --max-batch 4 --max-queue 8 --no-request-log >"$tmp/serve.out" 2>"$tmp/serve.err" &
+    spid=$!
+    pids="$pids $spid"
+    sport=""
+    i=0
+    while [ $i -lt 300 ] && [ -z "$sport" ]; do
+        sport=$(sed -n 's/^llmserve: listening on http:\/\/[0-9.]*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
+        [ -n "$sport" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -z "$sport" ] || ! wait_http "http://127.0.0.1:$sport/readyz"; then
+        not_ok "llmserve did not start: $(tail -n 5 "$tmp/serve.err")"
+    else
+        url=http://127.0.0.1:$sport
+        # 12 requests over 1.1 s, each a different prompt and output length.
+        "$py" -c "
+print('$hdr')
+for i in range(12): print('%.3f,%d,%d,,' % (0.1 * i, 6 + 3 * i, 3 + (i * 5) % 13))" >"$tmp/real-trace.csv"
+        "$llmload" --url "$url" --trace "$tmp/real-trace.csv" --stream -o "$tmp/real.json" -q 2>"$tmp/real.err"
+        check "real server: llmload exits 0" test $? -eq 0
+        check "real server: every request completed" test "$(json "$tmp/real.json" \
+            "(d['requests']['arrived'], d['requests']['completed'])")" = "(12, 12)"
+        check "real server: prompts of the trace's lengths (server's count)" \
+            test "$(json "$tmp/real.json" "d['load']['prompt_tokens_mismatch']")" = 0
+        want_out=$(awk -F, 'NR > 1 {s += $3} END {print s}' "$tmp/real-trace.csv")
+        check "real server: ignore_eos: exactly the trace's output tokens ($want_out)" \
+            test "$(json "$tmp/real.json" "d['tokens']['output']")" = "$want_out"
+        check "real server: summary.json's keys" "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ('ttft', 'tpot', 'e2e'):
+    assert set(d['latency_s'][k]) == {'mean', 'p50', 'p90', 'p99', 'max'}, k
+assert d['latency_s']['ttft']['p50'] > 0 and d['latency_s']['tpot']['p50'] > 0
+assert d['latency_s']['ttft']['p50'] <= d['latency_s']['e2e']['p50']
+assert d['throughput']['requests_per_s'] > 0 and d['load']['stream'] is True
+" "$tmp/real.json"
+        check "real server: one CSV row per request, first byte <= TTFT <= E2E" "$py" -c "
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 12, len(rows)
+for r in rows:
+    assert r['outcome'] == 'completed' and r['status'] == '200', r
+    assert float(r['first_byte_s']) <= float(r['ttft_s']) + 1e-6 <= float(r['e2e_s']) + 2e-6, r
+    assert int(r['server_output_tokens']) == int(r['output_tokens']), r
+" "$tmp/real-requests.csv"
+        # Open loop: each request leaves at its own time, busy server or not.
+        check "real server: sent on schedule (lateness under 250 ms)" "$py" -c "
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert max(float(r['lateness_s']) for r in rows) < 0.25, [r['lateness_s'] for r in rows]
+assert abs(float(rows[-1]['arrival_s']) - 1.1) < 1e-6
+" "$tmp/real-requests.csv"
+        # --time-scale 2: the same trace over twice the time.
+        "$llmload" --url "$url" --trace "$tmp/real-trace.csv" --stream --time-scale 2 --max-requests 6 \
+            -o "$tmp/slow.json" -q 2>/dev/null
+        check "--time-scale 2 --max-requests 6: 6 requests, the last at 1.0 s" "$py" -c "
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 6 and abs(max(float(r['arrival_s']) for r in rows) - 1.0) < 1e-6, rows
+" "$tmp/slow-requests.csv"
+        # Not streamed: the answer comes whole, so TTFT = E2E and no TPOT.
+        "$llmload" --url "$url/v1/completions" --trace "$tmp/real-trace.csv" --max-requests 4 -o "$tmp/whole.json" -q 2>/dev/null
+        check "not streamed: TTFT is the whole answer, no TPOT" test "$(json "$tmp/whole.json" \
+            "(d['requests']['completed'], d['latency_s']['ttft']['p50'] == d['latency_s']['e2e']['p50'], d['latency_s']['tpot']['p50'])")" = "(4, True, 0.0)"
+        # Chat endpoint.
+        "$llmload" --url "$url/v1/chat/completions" --trace "$tmp/real-trace.csv" --stream --max-requests 3 \
+            -o "$tmp/chat.json" -q 2>/dev/null
+        check "chat endpoint: streamed to completion" test "$(json "$tmp/chat.json" \
+            "(d['requests']['completed'], d['load']['prompt_tokens_mismatch'])")" = "(3, 0)"
+        # A burst of 600 at once: far beyond the queue.  Every one is
+        # answered (completed or rejected with 429), all in flight together.
+        "$py" -c "
+print('$hdr')
+for i in range(600): print('0.0,8,2,,')" >"$tmp/burst-trace.csv"
+        "$llmload" --url "$url" --trace "$tmp/burst-trace.csv" --stream -o "$tmp/burst.json" -q 2>/dev/null
+        check "burst of 600: all answered, the overflow rejected (429), 600 in flight" "$py" -c "
+import json, sys
+d = json.load(open(sys.argv[1])); r = d['requests']
+assert r['completed'] + r['rejected'] == 600 and r['completed'] >= 4 and r['rejected'] > 0, r
+assert d['load']['http_status'].get('429') == r['rejected'], d['load']['http_status']
+assert d['load']['max_in_flight'] == 600, d['load']['max_in_flight']
+" "$tmp/burst.json"
+        # --max-concurrency 2: arrivals wait for a free slot, and llmload says
+        # the client was the bottleneck.
+        "$llmload" --url "$url" --trace "$tmp/burst-trace.csv" --max-requests 20 --stream --max-concurrency 2 \
+            -o "$tmp/capped.json" -q 2>"$tmp/capped.err"
+        check "--max-concurrency 2: at most 2 in flight, flagged as client-bound" test "$(json "$tmp/capped.json" \
+            "(d['requests']['completed'], d['load']['max_in_flight'], d['load']['client_bottleneck'])")" = "(20, 2, True)"
+        check "--max-concurrency 2: the warning says why" grep -q "client was the bottleneck.*--max-concurrency 2" "$tmp/capped.err"
+    fi
 fi
 
 echo "cli_llmload: $pass passed, $fail failed"

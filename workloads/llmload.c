@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "common/duration.h"
@@ -134,13 +135,14 @@ static void load_usage(FILE *f)
             "                       without it TTFT is the whole answer's time\n"
             "  --prompt-mode MODE   text (default): a word repeated to the trace's length, calibrated\n"
             "                       against the server's token counts; ids: the prompt as token ids\n"
-            "  --prompt-word W      the word text mode repeats (default ' the')\n"
+            "  --prompt-word W      the text mode repeats (default: the first of ' the', ' a', ' x', ...\n"
+            "                       that costs one token on the server)\n"
             "  --prompt-token ID    the token id ids mode repeats (default 100)\n"
             "  --timeout D          give up on a request after D (default 10m)\n"
             "  --max-concurrency N  requests in flight at most (default 10000); arrivals beyond it wait,\n"
             "                       which is counted as the client being the bottleneck\n"
             "  -o, --output FILE    the summary (default results.json)\n"
-            "  --csv FILE           the per-request CSV (default: the summary's name with .csv)\n"
+            "  --csv FILE           the per-request CSV (default: the summary's name, -requests.csv)\n"
             "  -q, --quiet          no report on stdout\n"
             "  -h, --help           this help\n"
             "\n"
@@ -263,7 +265,7 @@ static json_t *load_fetch_json(const struct load_opts *o, const char *url, const
         err_set(e, ERR_SYSTEM, "%s: %s", url, curl_easy_strerror(cc));
     else if (status < 200 || status > 299)
         err_set(e, ERR_SYSTEM, "%s: HTTP %ld: %.300s", url, status, b.p ? b.p : "");
-    else if ((j = json_loadb(b.p ? b.p : "", b.len, 0, &je)) == NULL)
+    else if ((j = json_loadb(b.p ? b.p : "", b.len, JSON_ALLOW_NUL, &je)) == NULL)
         err_set(e, ERR_SYSTEM, "%s: the answer is not JSON: %s", url, je.text);
     free(b.p);
     curl_slist_free_all(hdrs);
@@ -335,13 +337,16 @@ static long load_usage_tokens(json_t *answer, const char *key)
     return json_is_integer(v) ? (long)json_integer_value(v) : -1;
 }
 
-/* Learn the cost of a prompt of K words from the server (text mode). */
-static int load_calibrate(const struct load_opts *o, struct load_calib *cal, struct err *e)
+/* The cost in tokens of WORD repeated 1, 9 and 33 times (text mode): 0 and
+ * CAL filled when it is a fixed number per repetition, 1 when not, -1 when
+ * the server could not be asked. */
+static int load_calibrate_word(struct load_opts *o, const char *word, struct load_calib *cal, long got[3],
+                               struct err *e)
 {
     static const long ks[] = {1, 9, 33};
-    long got[3];
     size_t i;
 
+    o->word = word;
     for (i = 0; i < 3; i++) {
         struct load_calib probe = {.base = 0, .per = 1};
         char *body = load_body(o, &probe, (uint32_t)ks[i], 1, false);
@@ -361,10 +366,48 @@ static int load_calibrate(const struct load_opts *o, struct load_calib *cal, str
     cal->per = (got[1] - got[0]) / (ks[1] - ks[0]);
     cal->base = got[0] - cal->per * ks[0];
     if (cal->per < 1 || got[1] - got[0] != cal->per * (ks[1] - ks[0]) || got[2] != cal->base + cal->per * ks[2])
-        return err_set(e, ERR_SYSTEM,
-                       "calibrating prompt lengths: '%s' repeated 1, 9, 33 times costs %ld, %ld, %ld tokens, not a "
-                       "fixed number per word (choose another --prompt-word, or --prompt-mode ids)",
-                       o->word, got[0], got[1], got[2]);
+        return 1;
+    return 0;
+}
+
+/* Learn from the server what text makes a prompt of a given length (text
+ * mode): the --prompt-word, or the first of a few candidates that costs one
+ * token a repetition (else the first that costs a fixed number, and prompt
+ * lengths are rounded down to its multiples). */
+static int load_calibrate(struct load_opts *o, bool word_given, struct load_calib *cal, struct err *e)
+{
+    static const char *const candidates[] = {" the", " a", " x", "x", "a", " and", NULL};
+    const char *const given[] = {o->word, NULL};
+    const char *const *w = word_given ? given : candidates;
+    const char *fallback = NULL;
+    struct load_calib fb = {0, 0};
+    long got[3];
+    int rc;
+
+    for (; *w != NULL; w++) {
+        rc = load_calibrate_word(o, *w, cal, got, e);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && cal->per == 1)
+            goto found;
+        if (rc == 0 && fallback == NULL) {
+            fallback = *w;
+            fb = *cal;
+        }
+        if (rc > 0 && word_given)
+            return err_set(e, ERR_INPUT,
+                           "--prompt-word: '%s' repeated 1, 9, 33 times costs %ld, %ld, %ld tokens, not a fixed "
+                           "number per repetition (choose another, or --prompt-mode ids)", *w, got[0], got[1], got[2]);
+    }
+    if (fallback == NULL)
+        return err_set(e, ERR_SYSTEM, "calibrating prompt lengths: no candidate word costs a fixed number of "
+                                      "tokens on this server (give --prompt-word, or --prompt-mode ids)");
+    o->word = fallback;
+    *cal = fb;
+    log_warn("no word costs one token here; '%s' costs %ld, so prompt lengths are rounded down to its multiples",
+             o->word, cal->per);
+    return 0;
+found:
     log_info("prompt: '%s' costs %ld token(s), plus %ld for the template", o->word, cal->per, cal->base);
     return 0;
 }
@@ -412,7 +455,7 @@ static void load_sse_line(struct load_req *r, char *line, size_t len)
         r->done_marker = true;
         return;
     }
-    ev = json_loadb(line, len, 0, &je);
+    ev = json_loadb(line, len, JSON_ALLOW_NUL, &je); /* generated text may hold U+0000 */
     if (ev == NULL) {
         load_req_error(r, "a streamed chunk is not JSON: %s", je.text);
         return;
@@ -581,7 +624,7 @@ static void load_finish(struct load_req *r, CURLcode cc, double t0, struct load_
     } else if (r->rec.first_token_s == -2) {
         /* Not streamed: the whole answer at once. */
         json_error_t je;
-        json_t *ans = json_loadb(r->buf ? r->buf : "", r->len, 0, &je);
+        json_t *ans = json_loadb(r->buf ? r->buf : "", r->len, JSON_ALLOW_NUL, &je);
         if (ans == NULL) {
             r->rec.outcome = LOAD_FAILED;
             load_req_error(r, "the answer is not JSON: %s", je.text);
@@ -768,6 +811,7 @@ static int load_main(int argc, char **argv)
     json_t *summary = NULL;
     long v;
     int ch, status = 0;
+    bool word_given = false;
 
     o.topt.time_scale = 1;
     o.topt.rate_scale = 1;
@@ -827,6 +871,7 @@ static int load_main(int argc, char **argv)
                 goto fail;
             }
             o.word = optarg;
+            word_given = true;
             break;
         case 'I':
             if (load_parse_long("--prompt-token", optarg, 0, 1000000000L, &v, &e) < 0)
@@ -862,11 +907,21 @@ static int load_main(int argc, char **argv)
         size_t n = strlen(o.out);
         if (n > 5 && strcmp(o.out + n - 5, ".json") == 0)
             n -= 5;
-        if (asprintf(&o.csv_owned, "%.*s.csv", (int)n, o.out) < 0) {
+        if (asprintf(&o.csv_owned, "%.*s-requests.csv", (int)n, o.out) < 0) {
             err_set(&e, ERR_SYSTEM, "out of memory");
             goto fail;
         }
         o.csv = o.csv_owned;
+    }
+    {
+        /* Never write the results over the trace being read. */
+        struct stat st_t, st_o;
+        if (stat(o.trace, &st_t) == 0 &&
+            ((stat(o.csv, &st_o) == 0 && st_t.st_dev == st_o.st_dev && st_t.st_ino == st_o.st_ino) ||
+             (stat(o.out, &st_o) == 0 && st_t.st_dev == st_o.st_dev && st_t.st_ino == st_o.st_ino))) {
+            err_set(&e, ERR_INPUT, "%s: the trace is also an output file (-o %s, --csv %s)", o.trace, o.out, o.csv);
+            goto fail;
+        }
     }
     tr = trace_open_file(o.trace, &o.topt, &e);
     if (tr == NULL)
@@ -892,7 +947,7 @@ static int load_main(int argc, char **argv)
         json_decref(models);
         o.model = o.model_owned;
     }
-    if (!o.ids && load_calibrate(&o, &cal, &e) < 0)
+    if (!o.ids && load_calibrate(&o, word_given, &cal, &e) < 0)
         goto fail;
     load_raise_nofile(o.max_concurrency);
     signal(SIGINT, load_on_signal);
