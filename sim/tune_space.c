@@ -326,7 +326,8 @@ static int tune_check_values(const char *path, char *const *sets, int nsets, con
 
     if (all == NULL)
         return err_set(e, ERR_SYSTEM, "out of memory");
-    memcpy(all, sets, (size_t)nsets * sizeof(*all));
+    if (nsets > 0)
+        memcpy(all, sets, (size_t)nsets * sizeof(*all));
     for (i = 0; i < k->nvalues && rc == 0; i++) {
         char set[TUNE_KEY_MAX + TUNE_VALUE_MAX + 2];
         struct scenario *sc;

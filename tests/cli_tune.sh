@@ -135,6 +135,14 @@ if [ $skip_validation = no ]; then
     check "the validator refuses a misspelt ScaledObject field" sh -c "! '$py' '$top_srcdir/tests/tune_validate.py' '$tmp/bad-so.yaml' 2>/dev/null >&2"
 fi
 
+# --- the sweep as an Indexed Job ----------------------------------------------------
+if [ $skip_validation = no ] && [ -r "$top_srcdir/tests/k8s_validate.sh" ]; then
+    check "deploy/sim-sweep-job.yaml is valid against the Kubernetes API" \
+        sh "$top_srcdir/tests/k8s_validate.sh" "$top_srcdir/deploy/sim-sweep-job.yaml"
+fi
+check "the sweep Job is Indexed and shards by JOB_COMPLETION_INDEX" sh -c \
+    "grep -q 'completionMode: Indexed' '$top_srcdir/deploy/sim-sweep-job.yaml' && grep -q -- '--shard \"\${JOB_COMPLETION_INDEX}/8\"' '$top_srcdir/deploy/sim-sweep-job.yaml'"
+
 echo "# $pass passed, $fail failed"
 [ "$fail" -eq 0 ] || exit 1
 [ $skip_validation = no ] || exit 77
