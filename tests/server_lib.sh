@@ -55,7 +55,7 @@ free_port() {
 start_server() {
     name=$1
     shift
-    "$llmserve" serve --port 0 --tokenizer "$tokenizer" --chat-template raw "$@" \
+    "$llmserve" serve --port 0 --tokenizer "$tokenizer" --chat-template raw --threads 1 "$@" \
         >"$tmp/$name.out" 2>"$tmp/$name.err" &
     spid=$!
     pids="$pids $spid"
