@@ -29,7 +29,8 @@ packages="build-essential autoconf automake libtool pkg-config make
  check libjansson-dev libfyaml-dev libxxhash-dev
  libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libopenblas-dev
  gnuplot-nox redis-server python3 python3-venv
- prometheus"
+ prometheus
+ chromium chromium-driver wrk"
 missing=""
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
