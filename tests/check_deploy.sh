@@ -93,6 +93,68 @@ check_fails "the cpu overlay fails the gpu rules" "$py" "$data/policy.py" gpu "$
 sed 's|redis://llmserve-redis:6379|redis://redis:6379|' "$deploy/k8s/plain/llmserve-cpu.yaml" >"$tmp/redis.yaml"
 check_fails "--cache naming no Service is caught" "$py" "$data/policy.py" cpu "$tmp/redis.yaml"
 
+# --- the Deployment's command line and probes on the real llmserve ---------------
+# llmserve started with the Deployment's own args (the model swapped for a
+# synthetic one, the port for a free one, Redis for an address where nothing
+# listens): the flags must parse, the probe paths answer 200, and SIGTERM
+# must end it with status 0 well within the grace period.
+llmserve=$top_builddir/llmserve
+tokenizer=${LLMSCALE_SHARED:-$top_srcdir/../shared}/models/tokenizer.bin
+if [ -x "$llmserve" ] && "$llmserve" serve --help >/dev/null 2>&1 && [ -r "$tokenizer" ] &&
+    command -v curl >/dev/null 2>&1; then
+    "$py" - "$deploy/k8s/plain/llmserve-cpu.yaml" "$tokenizer" >"$tmp/probe.env" <<'PY'
+import re, socket, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+dep = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "llmserve"][0]
+spec = dep["spec"]["template"]["spec"]
+c = spec["containers"][0]
+dead = socket.socket(); dead.bind(("127.0.0.1", 0))
+args = []
+for a in c["args"]:
+    if a.startswith("--model="): a = "--model=synthetic:stories260K"
+    elif a.startswith("--host="): a = "--host=127.0.0.1"
+    elif a.startswith("--port="): a = "--port=0"
+    elif a.startswith("--cache=redis://"): a = "--cache=redis://127.0.0.1:%d/0" % dead.getsockname()[1]
+    args.append(a)
+args += ["--tokenizer=" + sys.argv[2], "--chat-template=raw", "--threads=1"]
+env = {e["name"]: e["value"] for e in c.get("env", [])}
+print("args='%s'" % " ".join(args))
+print("envs='%s'" % " ".join("%s=%s" % kv for kv in env.items()))
+print("live=%s" % c["livenessProbe"]["httpGet"]["path"])
+print("ready=%s" % c["readinessProbe"]["httpGet"]["path"])
+print("startup=%s" % c["startupProbe"]["httpGet"]["path"])
+print("grace=%d" % spec["terminationGracePeriodSeconds"])
+PY
+    . "$tmp/probe.env"
+    # shellcheck disable=SC2086
+    env $envs "$llmserve" $args >"$tmp/serve.out" 2>"$tmp/serve.err" &
+    spid=$!
+    port=""
+    i=0
+    while [ $i -lt 300 ] && [ -z "$port" ]; do
+        port=$(sed -n 's/^llmserve: listening on http:\/\/[0-9.]*:\([0-9]*\)$/\1/p' "$tmp/serve.out")
+        [ -n "$port" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    i=0
+    while [ -n "$port" ] && [ $i -lt 100 ] && ! curl -sf "http://127.0.0.1:$port$startup" >/dev/null 2>&1; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    check "llmserve accepts the Deployment's args ($args)" test -n "$port"
+    for p in "$live" "$ready" "$startup"; do
+        check "probe path $p answers 200" curl -sf -o /dev/null "http://127.0.0.1:$port$p"
+    done
+    t0=$(date +%s)
+    kill -TERM "$spid" 2>/dev/null
+    wait "$spid"
+    st=$?
+    t1=$(date +%s)
+    check "SIGTERM: exit 0 within the grace period (${grace}s)" test "$st" -eq 0 -a $((t1 - t0)) -lt "$grace"
+else
+    echo "# llmserve serve not built (or no tokenizer in \$LLMSCALE_SHARED): the Deployment's args not tried"
+fi
+
 # --- images -----------------------------------------------------------------------
 # final_stage FILE: the lines of the last stage of a Dockerfile.
 final_stage() { awk '/^FROM /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$1"; }
@@ -111,6 +173,24 @@ if [ -x "$llmserve" ] && command -v dpkg >/dev/null 2>&1 && command -v ldd >/dev
     # stage installs, or from the base image (libc, libgcc, libstdc++).
     final_stage "$deploy/Dockerfile" | tr ' \\' '\n\n' | grep -E '^lib' | sort -u >"$tmp/pkgs"
     printf '%s\n' libc6 libgcc-s1 libstdc++6 >>"$tmp/pkgs"
+    # ... and what apt installs with them (their dependencies, recursively).
+    "$py" - "$tmp/pkgs" >"$tmp/closure" <<'PY'
+import re, subprocess, sys
+todo = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+seen = set()
+while todo:
+    p = todo.pop()
+    if p in seen:
+        continue
+    seen.add(p)
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", p], capture_output=True, text=True)
+    for alt in re.split(r"[,|]", r.stdout):
+        name = re.sub(r"\(.*?\)|:any", "", alt).strip()
+        if name:
+            todo.append(name)
+print("\n".join(sorted(seen)))
+PY
+    mv "$tmp/closure" "$tmp/pkgs"
     missing=""
     for lib in $(ldd "$llmserve" | awk '$3 ~ /^\// {print $3}'); do
         case "$lib" in *libasan* | *libubsan*) continue ;; esac

@@ -89,7 +89,6 @@ def main():
         need("nvidia.com/gpu" in tol, "gpu overlay: no toleration for the nvidia.com/gpu taint")
         need("nvidia.com/gpu.present" in aff, "gpu overlay: no node affinity for GPU nodes")
         need("spot" in aff, "gpu overlay: no preference for spot nodes")
-        need("--backend=cuda" in args, "gpu overlay: llmserve not on the cuda backend")
     else:
         need("nvidia.com/gpu" not in req and "nvidia.com/gpu" not in lim, "cpu overlay requests a GPU")
 
