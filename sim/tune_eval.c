@@ -152,9 +152,12 @@ static void tune_progress(const struct tune_pool *p, double start_s)
     char left[32], bests[160] = "none meets the constraints yet";
     const struct tune_job *b = p->best;
 
-    if (b != NULL)
-        snprintf(bests, sizeof(bests), "best so far $%.2f at %.2f%% SLO (%s %ld)", b->m[TM_COST],
-                 100 * b->m[TM_ATTAINMENT], b->cand < 0 ? "baseline" : "candidate", b->cand);
+    if (b != NULL && b->cand < 0)
+        snprintf(bests, sizeof(bests), "best so far $%.2f at %.2f%% SLO (the baseline)", b->m[TM_COST],
+                 100 * b->m[TM_ATTAINMENT]);
+    else if (b != NULL)
+        snprintf(bests, sizeof(bests), "best so far $%.2f at %.2f%% SLO (candidate %ld)", b->m[TM_COST],
+                 100 * b->m[TM_ATTAINMENT], b->cand);
     if (p->done > 0)
         duration_format((now - start_s) / (double)p->done * (double)(p->njobs - p->done), left, sizeof(left));
     else
@@ -167,7 +170,7 @@ int tune_eval(struct tune_ctx *ctx, struct tune_job *jobs, size_t njobs, struct 
     struct tune_pool p;
     pthread_t *th;
     int nth = ctx->opt->jobs > 0 ? ctx->opt->jobs : 1, started = 0, i;
-    double start = tune_wall_s();
+    double start = tune_wall_s(), shown = 0;
 
     if (njobs == 0)
         return 0;
@@ -202,8 +205,10 @@ int tune_eval(struct tune_ctx *ctx, struct tune_job *jobs, size_t njobs, struct 
                 ts.tv_nsec -= 1000000000L;
             }
             pthread_cond_timedwait(&p.cond, &p.lock, &ts);
-            if (ctx->opt->progress && p.done < njobs)
+            if (ctx->opt->progress && p.done < njobs && tune_wall_s() - shown >= 0.25) {
                 tune_progress(&p, start);
+                shown = tune_wall_s();
+            }
         }
         pthread_mutex_unlock(&p.lock);
         for (i = 0; i < started; i++)
