@@ -405,8 +405,8 @@ static int tune_patch(const struct tune_ctx *ctx, struct scenario *sc, const cha
             json_array_append_new(terms, json_pack("{s:i,s:{s:[{s:s,s:s,s:[s]}]}}", "weight", ws, "preference",
                                                    "matchExpressions", "key", key, "operator", "In", "values", value));
         if (wo > 0)
-            json_array_append_new(terms, json_pack("{s:i,s:{s:[{s:s,s:s}]}}", "weight", wo, "preference",
-                                                   "matchExpressions", "key", key, "operator", "DoesNotExist"));
+            json_array_append_new(terms, json_pack("{s:i,s:{s:[{s:s,s:s,s:[s]}]}}", "weight", wo, "preference",
+                                                   "matchExpressions", "key", key, "operator", "NotIn", "values", value));
         json_object_set_new(pod, "affinity",
                             json_pack("{s:{s:o}}", "nodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution",
                                       terms));
@@ -418,7 +418,7 @@ static int tune_patch(const struct tune_ctx *ctx, struct scenario *sc, const cha
                  "# other nodes with weight %d, and tolerates the spot taint.  Preferences weigh\n"
                  "# each placement; they do not hold an exact share.  For an exact split run two\n"
                  "# Deployments (llmserve-spot with required affinity to %s=%s, llmserve with\n"
-                 "# DoesNotExist) and give their HPAs maxReplicas in the same ratio.\n",
+                 "# NotIn) and give their HPAs maxReplicas in the same ratio.\n",
                  100 * share, key, value, ws, wo, key, value);
     }
     obj = json_pack("{s:s,s:s,s:o,s:{s:{s:{s:s}},s:{s:{s:{s:s}},s:o}}}", "apiVersion", "apps/v1", "kind", "Deployment",
