@@ -52,7 +52,10 @@ enum engine_finish {
 };
 
 /* What the callback receives.  A request gets zero or more token events,
- * then exactly one final event (finish != NONE). */
+ * then exactly one final event (finish != NONE).  The final event may carry
+ * text too: what was held back until the end (the tail of a possible stop
+ * string, or a UTF-8 character left incomplete); a stop string itself is
+ * never sent.  A generated EOS ends the request without a token event. */
 struct engine_event {
     uint64_t id;
     enum engine_finish finish;

@@ -200,7 +200,7 @@ void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs
     for (int l = 0; l < c->n_layers; l++) {
         const struct model_layer *L = &m->layers[l];
 
-        /* attention: x += wo(attention(rope(wq xb), rope(wk xb), wv xb)), xb = rmsnorm(x) */
+        /* attention: x += wo attention(rope(wq xb), rope(wk xb), wv xb), where xb = rmsnorm(x) */
         forward_rmsnorm_rows(f->xb, f->x, L->attn_norm, T, dim, c->norm_eps);
         be->matmul(f->q, f->xb, &L->wq, T);
         be->matmul(f->k, f->xb, &L->wk, T);
@@ -210,7 +210,7 @@ void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs
         be->matmul(f->xb2, f->att, &L->wo, T);
         forward_residual(f->x, f->xb2, (size_t)T * dim);
 
-        /* feed-forward: x += w2(silu(w1 xb) * w3 xb), xb = rmsnorm(x) */
+        /* feed-forward: x += w2 (silu(w1 xb) * w3 xb), where xb = rmsnorm(x) */
         forward_rmsnorm_rows(f->xb, f->x, L->ffn_norm, T, dim, c->norm_eps);
         be->matmul(f->hb, f->xb, &L->w1, T);
         be->matmul(f->hb2, f->xb, &L->w3, T);
