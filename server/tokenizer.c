@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "server/tokenizer.h"
@@ -180,10 +181,15 @@ struct tokenizer *tokenizer_load(const char *path, int vocab_size, struct err *e
     int32_t max_len;
     int n = 0;
     struct tokenizer *t = NULL;
+    struct stat st;
 
     if (f == NULL) {
         err_at(e, path, 0, "cannot open: %s", strerror(errno));
         return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        err_at(e, path, 0, "not a regular file");
+        goto out;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (flen = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         err_sys(e, errno, "%s: cannot read", path);

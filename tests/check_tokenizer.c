@@ -405,6 +405,9 @@ START_TEST(test_hostile_files)
     }
     ck_assert(tokenizer_load("/nonexistent/tokenizer.bin", 0, &e) == NULL);
     ck_assert_int_eq(e.code, ERR_INPUT);
+    ck_assert(tokenizer_load("/tmp", 0, &e) == NULL);
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    ck_assert_msg(strstr(e.msg, "not a regular file") != NULL, "%s", e.msg);
     /* Random bytes never crash the loader. */
     srand(7);
     for (int trial = 0; trial < 200; trial++) {
