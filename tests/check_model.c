@@ -903,7 +903,50 @@ struct gguf_fields {
     size_t n_tensors, n_kv, arch_len, arr_type, arr_count, ndims, ne0, type, offset, data;
 };
 
-enum { G_DUP_KEY = 1, G_NESTED = 2, G_ALIGN3 = 4, G_DUP_TENSOR = 8, G_BAD_KV_TYPE = 16 };
+enum { G_DUP_KEY = 1, G_NESTED = 2, G_ALIGN3 = 4, G_DUP_TENSOR = 8, G_BAD_KV_TYPE = 16, G_TOKENIZER = 32 };
+
+/* The tokenizer metadata G_TOKENIZER adds, and ways to break it. */
+struct gguf_tok {
+    const char *model;     /* tokenizer.ggml.model */
+    int n_tokens;          /* strings in tokenizer.ggml.tokens */
+    uint32_t scores_type;  /* element type of tokenizer.ggml.scores (6: float32) */
+    int n_types;           /* entries of tokenizer.ggml.token_type */
+    uint32_t bos;
+    const char *chat;      /* tokenizer.chat_template, or NULL */
+};
+static struct gguf_tok gtok;
+
+static void put_tokenizer(struct buf *b)
+{
+    static const char *const pieces[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a", "b", "c"};
+    put_gstr(b, "tokenizer.ggml.model");
+    put_u32(b, 8);
+    put_gstr(b, gtok.model);
+    put_gstr(b, "tokenizer.ggml.tokens");
+    put_u32(b, 9);
+    put_u32(b, 8);
+    put_u64(b, (uint64_t)gtok.n_tokens);
+    for (int i = 0; i < gtok.n_tokens; i++)
+        put_gstr(b, pieces[i]);
+    put_gstr(b, "tokenizer.ggml.scores");
+    put_u32(b, 9);
+    put_u32(b, gtok.scores_type);
+    put_u64(b, (uint64_t)gtok.n_tokens);
+    for (int i = 0; i < gtok.n_tokens; i++) {
+        float v = -(float)i;
+        put(b, &v, 4);
+    }
+    put_gstr(b, "tokenizer.ggml.token_type");
+    put_u32(b, 9);
+    put_u32(b, 5);
+    put_u64(b, (uint64_t)gtok.n_types);
+    for (int i = 0; i < gtok.n_types; i++)
+        put_u32(b, i == 0 ? 2 : i < 3 ? 3 : 1);
+    kv_u32(b, "tokenizer.ggml.bos_token_id", gtok.bos);
+    put_gstr(b, "tokenizer.chat_template");
+    put_u32(b, 8);
+    put_gstr(b, gtok.chat != NULL ? gtok.chat : "");
+}
 
 /* A tiny llama (dim 8, 1 layer, 2 heads, hidden 8, vocab 4, seq 4), all F32. */
 static struct buf gguf_bytes(struct gguf_fields *f, int flags)
@@ -915,7 +958,7 @@ static struct buf gguf_bytes(struct gguf_fields *f, int flags)
     static const uint64_t shapes[][2] = {{8, 4}, {8, 0}, {8, 0}, {8, 8}, {8, 8}, {8, 8},
                                          {8, 8}, {8, 0}, {8, 8}, {8, 8}, {8, 8}};
     int nt = 11, nkv = 9 + ((flags & G_DUP_KEY) != 0) + ((flags & G_NESTED) != 0) + ((flags & G_ALIGN3) != 0) +
-                      ((flags & G_BAD_KV_TYPE) != 0);
+                      ((flags & G_BAD_KV_TYPE) != 0) + ((flags & G_TOKENIZER) != 0) * 6;
     struct buf b = {0};
     uint64_t off = 0;
 
@@ -964,6 +1007,8 @@ static struct buf gguf_bytes(struct gguf_fields *f, int flags)
         put_u32(&b, 13);
         put_u32(&b, 0);
     }
+    if (flags & G_TOKENIZER)
+        put_tokenizer(&b);
     for (int i = 0; i < nt; i++) {
         const char *name = (flags & G_DUP_TENSOR) && i == 5 ? names[4] : names[i];
         uint64_t bytes = shapes[i][0] * (shapes[i][1] ? shapes[i][1] : 1) * 4;
@@ -1079,6 +1124,53 @@ START_TEST(test_gguf_hostile_fields)
         expect_refused(b.p, b.n, "metadata llama.context_length is 0: not in 1..");
         patch_u32(&b, ctx_val - 4, 6); /* FLOAT32 */
         expect_refused(b.p, b.n, "metadata llama.context_length is a float32, not an integer");
+        free(b.p);
+    }
+    /* The tokenizer in the metadata: good, then broken one way at a time. */
+    {
+        static const struct gguf_tok good = {"llama", 4, 6, 4, 1, "<|im_start|>"};
+        gtok = good;
+        b = gguf_bytes(&f, G_TOKENIZER);
+        ck_assert_msg(load_bytes(&m, b.p, b.n, NULL, &e) == 0, "%s", e.msg);
+        ck_assert_ptr_ne(m.tokenizer, NULL);
+        ck_assert_int_eq(tokenizer_vocab_size(m.tokenizer), 4);
+        ck_assert_int_eq(tokenizer_find(m.tokenizer, " a"), 3);
+        ck_assert_str_eq(m.chat_template, "<|im_start|>");
+        model_free(&m);
+        free(b.p);
+        /* Another tokenizer model: loads, without a tokenizer. */
+        gtok.model = "gpt2";
+        b = gguf_bytes(&f, G_TOKENIZER);
+        ck_assert_msg(load_bytes(&m, b.p, b.n, NULL, &e) == 0, "%s", e.msg);
+        ck_assert_ptr_eq(m.tokenizer, NULL);
+        model_free(&m);
+        free(b.p);
+        static const struct {
+            struct gguf_tok tok;
+            const char *want;
+        } bad[] = {
+            {{"llama", 6, 6, 6, 1, NULL}, "tokenizer.ggml.tokens has 6 tokens; the embedding has 4 rows"},
+            {{"llama", 4, 5, 4, 1, NULL}, "tokenizer.ggml.scores is not an array of 4 floats"},
+            {{"llama", 4, 6, 3, 1, NULL}, "tokenizer.ggml.token_type is not an array of 4 int32"},
+            {{"llama", 4, 6, 4, 9, NULL}, "tokenizer.ggml.bos_token_id is 9: not in 0..3"},
+            {{"llama", 0, 6, 0, 1, NULL}, "tokenizer.ggml.tokens has 0 tokens"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            gtok = bad[i].tok;
+            b = gguf_bytes(&f, G_TOKENIZER);
+            expect_refused(b.p, b.n, bad[i].want);
+            free(b.p);
+        }
+        /* A chat template with a NUL byte in it. */
+        gtok = good;
+        gtok.chat = "x";
+        b = gguf_bytes(&f, G_TOKENIZER);
+        for (size_t i = 0; i + 9 < b.n; i++) /* the string "x": length 1, then the byte */
+            if (memcmp(b.p + i, "\x01\0\0\0\0\0\0\0x", 9) == 0) {
+                b.p[i + 8] = '\0';
+                break;
+            }
+        expect_refused(b.p, b.n, "tokenizer.chat_template has a NUL byte");
         free(b.p);
     }
 }
