@@ -593,6 +593,65 @@ START_TEST(test_chat_chatml)
 }
 END_TEST
 
+
+/* Any bytes encode to tokens whose pieces, joined, are exactly " " + text
+ * (the dummy prefix): nothing is lost, reordered or invented. */
+static void expect_lossless(const struct tokenizer *t, unsigned seed, int trials)
+{
+    static const char *const frags[] = {"a", "b", "c", " ", "the", "\xC3\xA9", "\xE6\x97\xA5", "\xF0\x9F\x98\x80",
+                                        "\n", "<s>", "\xFF", "\x80", "\xE2\x82", "ab", "<0x41>", "\t"};
+    char text[256], joined[1024];
+    struct err e = {0};
+
+    for (int trial = 0; trial < trials; trial++) {
+        size_t len = 0, jl = 0;
+        int *ids, n;
+        int parts = (int)(seed % 40);
+        for (int k = 0; k < parts; k++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *f = (seed >> 8) % 5 == 0 ? NULL : frags[(seed >> 12) % 16];
+            char byte = (char)(seed >> 20);
+            size_t fl = f ? strlen(f) : 1;
+            if (len + fl >= sizeof text)
+                break;
+            memcpy(text + len, f ? f : &byte, fl);
+            len += fl;
+        }
+        seed = seed * 1103515245u + 12345u;
+        ck_assert_int_eq(tokenizer_encode(t, text, len, 0, 0, &ids, &n, &e), 0);
+        for (int i = 0; i < n; i++) {
+            size_t pl;
+            const char *p = tokenizer_piece(t, -1, ids[i], &pl);
+            ck_assert_int_ge(ids[i], 0);
+            ck_assert_int_lt(ids[i], tokenizer_vocab_size(t));
+            ck_assert(jl + pl < sizeof joined);
+            memcpy(joined + jl, p, pl);
+            jl += pl;
+        }
+        if (len == 0) {
+            ck_assert_int_eq(n, 0);
+        } else {
+            ck_assert_msg(jl == len + 1 && joined[0] == ' ' && memcmp(joined + 1, text, len) == 0,
+                          "trial %d: %zu bytes came back as %zu", trial, len, jl);
+        }
+        free(ids);
+    }
+}
+
+START_TEST(test_lossless)
+{
+    struct err e = {0};
+    struct tokenizer *t;
+
+    if (!shared_tokenizer())
+        return;
+    t = tokenizer_load(tok_path, 32000, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    expect_lossless(t, 17, 3000);
+    tokenizer_free(t);
+}
+END_TEST
+
 static Suite *suite_tokenizer(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -608,6 +667,7 @@ static Suite *suite_tokenizer(void)
     tcase_add_test(tc, test_long_text);
     tcase_add_test(tc, test_chat_llama2);
     tcase_add_test(tc, test_chat_chatml);
+    tcase_add_test(tc, test_lossless);
     suite_add_tcase(s, tc);
     return s;
 }
