@@ -44,6 +44,8 @@ static void cmd_tune_usage(FILE *f)
             "                       outputs as one run\n"
             "      --set KEY=VALUE  override a scenario key before tuning (repeatable)\n"
             "      --no-report      skip report.html and the charts\n"
+            "      --reread         read the workload for every simulation instead of once\n"
+            "                       (slower; the results are the same)\n"
             "  -q, --quiet          print nothing but errors\n"
             "  -v, --verbose        more log output\n"
             "  -h, --help           this help\n"
@@ -90,6 +92,7 @@ static int cmd_tune_exec(int argc, char **argv)
         {"budget", required_argument, NULL, 'B'}, {"shard", required_argument, NULL, 'S'},
         {"merge", no_argument, NULL, 'M'},        {"set", required_argument, NULL, 's'},
         {"no-report", no_argument, NULL, 'N'},    {"quiet", no_argument, NULL, 'q'},
+        {"reread", no_argument, NULL, 'R'},
         {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -126,6 +129,7 @@ static int cmd_tune_exec(int argc, char **argv)
         case 'M': merge = true; break;
         case 's': sets[nsets++] = optarg; break;
         case 'N': opt.report = false; break;
+        case 'R': opt.reread = true; break;
         case 'q': opt.quiet = true; log_set_level(LOG_ERROR); break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'h': cmd_tune_usage(stdout); free(sets); return 0;

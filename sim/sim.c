@@ -32,6 +32,7 @@ struct sim {
     struct regions *rg; /* the clusters (one per region) and their autoscalers */
     struct trace_reader *tr;
     struct trace_request next; /* the arrival scheduled but not yet delivered */
+    size_t next_request;       /* with opt->requests: the next to deliver */
     bool arrivals_done;
     double tick_start_s;
     double wall_start_s;
@@ -49,7 +50,15 @@ static double sim_wall_s(void)
 /* Read the next request and schedule its arrival. */
 static int sim_schedule_arrival(struct sim *s, struct err *e)
 {
-    int rc = trace_next(s->tr, &s->next, e);
+    int rc;
+
+    if (s->opt->requests != NULL) {
+        rc = s->next_request < s->opt->nrequests;
+        if (rc)
+            s->next = s->opt->requests[s->next_request++];
+    } else {
+        rc = trace_next(s->tr, &s->next, e);
+    }
 
     if (rc < 0)
         return -1;
@@ -88,7 +97,8 @@ static void sim_progress(struct sim *s, bool final)
     if (now - s->last_progress_s < 0.25)
         return;
     s->last_progress_s = now;
-    frac = trace_progress(s->tr);
+    frac = s->tr ? trace_progress(s->tr)
+                 : s->opt->nrequests ? (double)s->next_request / (double)s->opt->nrequests : -1.0;
     duration_format(s->en.now_s, simt, sizeof(simt));
     if (frac > 0) {
         char left[32];
@@ -305,9 +315,11 @@ json_t *sim_run(const struct scenario *sc, const struct sim_options *opt, struct
     s.rg = regions_create(sc, &s.en, &s.m, e);
     if (s.rg == NULL)
         goto out;
-    s.tr = workload_open(sc->conf, sc->workload, sc->seed, e);
-    if (s.tr == NULL)
-        goto out;
+    if (opt->requests == NULL) {
+        s.tr = workload_open(sc->conf, sc->workload, sc->seed, e);
+        if (s.tr == NULL)
+            goto out;
+    }
     rc = sim_loop(&s, e);
     sim_progress(&s, true);
     if (rc < 0)

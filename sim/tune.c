@@ -66,19 +66,84 @@ static int tune_fingerprint(const char *path, char *const *sets, int nsets, uint
     return 0;
 }
 
-/* The workload's length: read it through once (a generator is generated). */
-static int tune_span(struct scenario *sc, double *span_s, struct err *e)
+/* The most requests kept in memory (32 bytes each). */
+#define TUNE_MAX_CACHED 4000000
+
+/* Whether every run reads the same requests from the workload: a trace file
+ * (a generator's stream follows the seed), not thinned at random
+ * (rate_scale with a fraction draws from the seed), and no knob in the
+ * workload section. */
+static bool tune_cacheable(const struct tune_ctx *ctx, struct scenario *sc)
+{
+    struct conf_node *rs = conf_lookup(sc->conf, "workload.rate_scale");
+    const char *text;
+    struct err ignore = {0};
+    double v;
+    size_t k;
+
+    if (ctx->opt->reread || conf_lookup(sc->conf, "workload.trace") == NULL)
+        return false;
+    for (k = 0; k < ctx->spec.nknobs; k++)
+        if (strncmp(ctx->spec.knobs[k].key, "workload", 8) == 0)
+            return false;
+    if (rs != NULL) {
+        if (conf_node_str(sc->conf, rs, "rate_scale", &text, &ignore) < 0)
+            return false;
+        v = strtod(text, NULL);
+        if (v != floor(v))
+            return false;
+    }
+    return true;
+}
+
+/* The workload's length: read it through once (a generator is generated),
+ * keeping the requests in ctx when every run reads the same ones. */
+static int tune_span(struct tune_ctx *ctx, struct scenario *sc, struct err *e)
 {
     struct trace_reader *tr = workload_open(sc->conf, sc->workload, sc->seed, e);
+    bool keep = tune_cacheable(ctx, sc);
     struct trace_request rq;
+    size_t cap = 0;
     int rc;
 
-    *span_s = 0;
+    ctx->span_s = 0;
     if (tr == NULL)
         return -1;
-    while ((rc = trace_next(tr, &rq, e)) > 0)
-        *span_s = rq.arrival_s;
+    while ((rc = trace_next(tr, &rq, e)) > 0) {
+        ctx->span_s = rq.arrival_s;
+        if (!keep)
+            continue;
+        if (ctx->nrequests == TUNE_MAX_CACHED) {
+            log_info("tune: over %d requests: the workload is read again for every simulation", TUNE_MAX_CACHED);
+            keep = false;
+            free(ctx->requests);
+            ctx->requests = NULL;
+            ctx->nrequests = 0;
+            continue;
+        }
+        if (ctx->nrequests == cap) {
+            struct trace_request *n;
+            cap = cap ? 2 * cap : 4096;
+            n = realloc(ctx->requests, cap * sizeof(*n));
+            if (n == NULL) {
+                trace_close(tr);
+                return err_set(e, ERR_SYSTEM, "out of memory");
+            }
+            ctx->requests = n;
+        }
+        ctx->requests[ctx->nrequests++] = rq;
+    }
     trace_close(tr);
+    if (rc < 0 || !keep) {
+        free(ctx->requests);
+        ctx->requests = NULL;
+        ctx->nrequests = 0;
+    } else if (ctx->requests == NULL) {
+        /* An empty workload: a non-NULL empty array still replaces it. */
+        ctx->requests = malloc(sizeof(*ctx->requests));
+        if (ctx->requests == NULL)
+            return err_set(e, ERR_SYSTEM, "out of memory");
+    }
     return rc;
 }
 
@@ -101,7 +166,7 @@ static int tune_ctx_init(struct tune_ctx *ctx, const char *path, char *const *se
         return -1;
     snprintf(ctx->name, sizeof(ctx->name), "%s", sc->name);
     ctx->base_seed = sc->seed;
-    if (tune_span(sc, &ctx->span_s, e) < 0) {
+    if (tune_span(ctx, sc, e) < 0) {
         scenario_free(sc);
         return -1;
     }
@@ -365,6 +430,7 @@ int tune_run(const char *path, char *const *sets, int nsets, const struct tune_o
 out:
     tune_result_free(&r);
     tune_spec_free(&ctx.spec);
+    free(ctx.requests);
     return rc;
 }
 
@@ -494,6 +560,7 @@ int tune_merge(char *const *dirs, int ndirs, const struct tune_options *opt, str
 out:
     tune_result_free(&r);
     tune_spec_free(&ctx.spec);
+    free(ctx.requests);
     tune_head_free(&first);
     for (i = 0; i < nfiles; i++)
         free(files[i]);

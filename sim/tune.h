@@ -30,6 +30,7 @@ struct tune_options {
     bool progress;       /* progress on stderr (callers pass isatty) */
     bool quiet;          /* print nothing on stdout */
     bool report;         /* write report.html and its charts */
+    bool reread;         /* read the workload for every simulation, not once (for checking) */
 };
 
 /* Tune the scenario in PATH with the NSETS overrides in SETS applied first.

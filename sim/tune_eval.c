@@ -19,6 +19,7 @@
 #include "common/duration.h"
 #include "sim/scenario.h"
 #include "sim/sim.h"
+#include "workloads/trace.h"
 
 static double tune_wall_s(void)
 {
@@ -93,6 +94,21 @@ static void tune_run_job(const struct tune_ctx *ctx, struct tune_job *job)
     sc = scenario_load(ctx->real_path, all, (int)n, &e);
     if (sc == NULL)
         goto done;
+    if (ctx->requests != NULL) {
+        /* The prefix the reader would stop at: arrivals up to the duration
+         * exactly as the override reads back. */
+        size_t lo = 0, hi = ctx->nrequests;
+        double dur = job->fidelity < 1.0 ? strtod(strchr(durset, '=') + 1, NULL) : INFINITY;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (ctx->requests[mid].arrival_s > dur)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        sopt.requests = ctx->requests;
+        sopt.nrequests = lo;
+    }
     sm = sim_run(sc, &sopt, &e);
     if (sm == NULL)
         goto done;

@@ -13,6 +13,8 @@
 #include "common/err.h"
 #include "sim/tune.h"
 
+struct trace_request;
+
 #define TUNE_MAX_KNOBS 16
 #define TUNE_MAX_VALUES 1000      /* per knob */
 #define TUNE_MAX_CANDIDATES 10000000ULL
@@ -108,6 +110,8 @@ struct tune_ctx {
     double span_s;             /* the workload's length (last arrival) */
     uint64_t fingerprint;      /* of the file, the sets and the tune section */
     const struct tune_options *opt;
+    struct trace_request *requests; /* the workload read once, when every run reads the same */
+    size_t nrequests;
     long simulations;          /* run so far */
     double sim_units;          /* fidelity-weighted */
 };

@@ -418,6 +418,29 @@ START_TEST(test_shards_merge_to_one_run)
 }
 END_TEST
 
+/* The trace read once and kept gives the same as reading it for each run,
+ * on the whole trace and on halving's prefixes. */
+START_TEST(test_trace_read_once)
+{
+    char once[512], each[512], path[4096];
+    char *sets[] = {"tune.method=halving"};
+    const char *src = getenv("top_srcdir");
+    struct tune_options opt = {.jobs = 2, .quiet = true};
+    struct err e = {0};
+
+    snprintf(path, sizeof(path), "%s/tests/data/tune/trace.yaml", src && *src ? src : ".");
+    snprintf(once, sizeof(once), "%s/once", tmpdir);
+    snprintf(each, sizeof(each), "%s/each", tmpdir);
+    opt.outdir = once;
+    ck_assert_msg(tune_run(path, sets, 1, &opt, &e) == 0, "%s", e.msg);
+    opt.outdir = each;
+    opt.reread = true;
+    ck_assert_msg(tune_run(path, sets, 1, &opt, &e) == 0, "%s", e.msg);
+    assert_same_file(once, each, "trials.csv");
+    assert_same_file(once, each, "best.yaml");
+}
+END_TEST
+
 START_TEST(test_shard_needs_grid)
 {
     char dir[512], *sets[] = {"tune.method=halving"};
@@ -456,6 +479,7 @@ static Suite *tune_suite(void)
     tcase_add_test(tc, test_halving_finds_grid_optimum);
     tcase_add_test(tc, test_threads_do_not_change_results);
     tcase_add_test(tc, test_shards_merge_to_one_run);
+    tcase_add_test(tc, test_trace_read_once);
     tcase_add_test(tc, test_shard_needs_grid);
     tcase_add_test(tc, test_grid_over_budget);
     suite_add_tcase(s, tc);
