@@ -13,6 +13,9 @@
  *    special tokens when the vocabulary has them (else plain text).  Text
  *    between special tokens is encoded with SentencePiece's dummy-prefix
  *    space, as llama.cpp does for SentencePiece vocabularies.
+ *  - zephyr (TinyLlama-Chat's template as Hugging Face renders it): BOS,
+ *    then per message "<|{role}|>\n{content}</s>\n", then "<|assistant|>\n";
+ *    "</s>" is the EOS token.
  *  - raw: BOS and the contents joined by newlines (story models). */
 #include "config.h"
 
@@ -30,6 +33,7 @@ int chat_template_parse(const char *name, enum chat_template *out)
     } names[] = {{"auto", CHAT_TEMPLATE_AUTO},
                  {"llama2", CHAT_TEMPLATE_LLAMA2},
                  {"chatml", CHAT_TEMPLATE_CHATML},
+                 {"zephyr", CHAT_TEMPLATE_ZEPHYR},
                  {"raw", CHAT_TEMPLATE_RAW}};
 
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -46,6 +50,8 @@ enum chat_template chat_template_detect(const char *metadata_template)
         return CHAT_TEMPLATE_LLAMA2;
     if (strstr(metadata_template, "<|im_start|>") != NULL)
         return CHAT_TEMPLATE_CHATML;
+    if (strstr(metadata_template, "<|user|>") != NULL && strstr(metadata_template, "<|assistant|>") != NULL)
+        return CHAT_TEMPLATE_ZEPHYR;
     return CHAT_TEMPLATE_LLAMA2; /* "[INST]" templates, and the default for anything else */
 }
 
@@ -60,6 +66,8 @@ const char *chat_template_name(enum chat_template t)
         return "chatml";
     case CHAT_TEMPLATE_RAW:
         return "raw";
+    case CHAT_TEMPLATE_ZEPHYR:
+        return "zephyr";
     }
     return "unknown";
 }
@@ -220,6 +228,23 @@ static int render_chatml(struct chat_out *o, const struct chat_message *msgs, in
     return 0;
 }
 
+static int render_zephyr(struct chat_out *o, const struct chat_message *msgs, int n)
+{
+    out_id(o, tokenizer_bos(o->t));
+    for (int i = 0; i < n; i++) {
+        out_str(o, "<|");
+        out_str(o, msgs[i].role);
+        out_str(o, "|>\n");
+        out_str(o, msgs[i].content);
+        out_flush(o);
+        out_id(o, tokenizer_eos(o->t));
+        out_str(o, "\n");
+    }
+    out_str(o, "<|assistant|>\n");
+    out_flush(o);
+    return 0;
+}
+
 static int render_raw(struct chat_out *o, const struct chat_message *msgs, int n)
 {
     out_id(o, tokenizer_bos(o->t));
@@ -254,6 +279,9 @@ int chat_encode(const struct tokenizer *t, enum chat_template tmpl, const struct
         break;
     case CHAT_TEMPLATE_RAW:
         rc = render_raw(&o, msgs, n_msgs);
+        break;
+    case CHAT_TEMPLATE_ZEPHYR:
+        rc = render_zephyr(&o, msgs, n_msgs);
         break;
     case CHAT_TEMPLATE_AUTO:
     case CHAT_TEMPLATE_LLAMA2:

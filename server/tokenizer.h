@@ -74,6 +74,7 @@ enum chat_template {
     CHAT_TEMPLATE_LLAMA2,   /* <s>[INST] <<SYS>>\n...\n<</SYS>>\n\n user [/INST] answer </s> */
     CHAT_TEMPLATE_CHATML,   /* <|im_start|>role\n...<|im_end|>\n ... <|im_start|>assistant\n */
     CHAT_TEMPLATE_RAW,      /* the messages' contents joined by newlines (for tiny story models) */
+    CHAT_TEMPLATE_ZEPHYR,   /* <|user|>\n...</s>\n ... <|assistant|>\n (TinyLlama-Chat, Zephyr) */
 };
 
 struct chat_message {
@@ -81,7 +82,7 @@ struct chat_message {
     const char *content;
 };
 
-/* Parse "llama2", "chatml", "raw" or "auto"; -1 if unknown. */
+/* Parse "llama2", "chatml", "zephyr", "raw" or "auto"; -1 if unknown. */
 int chat_template_parse(const char *name, enum chat_template *out);
 /* Pick the template for a model's metadata template text (NULL: llama2). */
 enum chat_template chat_template_detect(const char *metadata_template);

@@ -526,6 +526,18 @@ START_TEST(test_chat_llama2)
         append_text(t, "[INST] Bye [/INST]", want, &nw);
         expect_chat(t, CHAT_TEMPLATE_LLAMA2, m, 4, want, nw);
     }
+    /* Zephyr (TinyLlama-Chat): "</s>" is EOS; text after a token gets the dummy prefix. */
+    {
+        struct chat_message m[] = {{"system", "Be kind."}, {"user", "Hi"}};
+        nw = 0;
+        want[nw++] = 1;
+        append_text(t, "<|system|>\nBe kind.", want, &nw);
+        want[nw++] = 2;
+        append_text(t, "\n<|user|>\nHi", want, &nw);
+        want[nw++] = 2;
+        append_text(t, "\n<|assistant|>\n", want, &nw);
+        expect_chat(t, CHAT_TEMPLATE_ZEPHYR, m, 2, want, nw);
+    }
     /* Raw: the contents joined by newlines. */
     {
         struct chat_message m[] = {{"system", "Once upon"}, {"user", "a time"}};
@@ -581,6 +593,13 @@ START_TEST(test_chat_chatml)
     ck_assert_int_eq(chat_template_detect("{% for m in messages %}<|im_start|>{{ m.role }}"), CHAT_TEMPLATE_CHATML);
     ck_assert_int_eq(chat_template_detect("{{ bos_token + '[INST] ' + content + ' [/INST]' }}"),
                      CHAT_TEMPLATE_LLAMA2);
+    ck_assert_int_eq(chat_template_detect("{% for message in messages %}\n{% if message['role'] == 'user' %}\n"
+                                          "{{ '<|user|>\n' + message['content'] + eos_token }}\n{% elif ... %}"
+                                          "{{ '<|assistant|>' }}"),
+                     CHAT_TEMPLATE_ZEPHYR);
+    ck_assert_int_eq(chat_template_parse("zephyr", &ct), 0);
+    ck_assert_int_eq(ct, CHAT_TEMPLATE_ZEPHYR);
+    ck_assert_str_eq(chat_template_name(CHAT_TEMPLATE_ZEPHYR), "zephyr");
     ck_assert_int_eq(chat_template_parse("chatml", &ct), 0);
     ck_assert_int_eq(ct, CHAT_TEMPLATE_CHATML);
     ck_assert_int_eq(chat_template_parse("raw", &ct), 0);
