@@ -493,6 +493,9 @@ int server_start(struct server *srv, struct err *e)
             return err_set(e, ERR_SYSTEM, "out of memory");
     if (metrics_declare(srv) != 0)
         return err_set(e, ERR_SYSTEM, "metrics: cannot declare the families");
+    /* libmicrohttpd splits the limit over its threads: each needs one at least */
+    if (srv->opts.max_connections < srv->opts.http_threads)
+        srv->opts.max_connections = srv->opts.http_threads;
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)srv->opts.port);
@@ -501,7 +504,7 @@ int server_start(struct server *srv, struct err *e)
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
         NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(srv->opts.http_threads > 0 ? srv->opts.http_threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(srv->opts.http_threads > 1 ? srv->opts.http_threads : 0), MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)srv->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(srv->opts.idle_timeout_s > 0 ? ceil(srv->opts.idle_timeout_s) : 0),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);

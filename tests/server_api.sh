@@ -200,4 +200,68 @@ check "every 429 answered within 100 ms ($fast429 of $n429)" [ "$fast429" -eq "$
 check "llmserve_rejected_total{reason=\"queue_full\"} counts them" \
     [ "$(metric $Q 'llmserve_rejected_total{reason="queue_full"}')" = 6 ]
 
+# --- loading, the request timeout, the connection limit -------------------------------------------
+# a model that takes a while to build: the server listens first, 503 until ready
+"$llmserve" serve --port 0 --tokenizer "$tokenizer" --threads 1 \
+    --model "synthetic:dim=768,layers=12,heads=12,kv_heads=12,hidden=2048,vocab=512,seq=256" \
+    >"$tmp/l.out" 2>"$tmp/l.err" &
+l_pid=$!
+pids="$pids $l_pid"
+i=0
+while [ $i -lt 100 ] && ! grep -q listening "$tmp/l.out"; do sleep 0.02; i=$((i + 1)); done
+L=$(sed -n 's/^llmserve: listening on http:\/\/[0-9.]*:\([0-9]*\)$/\1/p' "$tmp/l.out")
+st_h=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$L/healthz")
+st_r=$(curl -s -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$L/readyz")
+st_a=$(post "$L" /v1/completions '{"prompt":"x"}')
+check "while loading: /healthz 200, /readyz 503, the API 503 ($st_h $st_r $st_a)" \
+    sh -c "[ $st_h = 200 ] && [ $st_r = 503 ] && [ $st_a = 503 ] && grep -q loading $tmp/body"
+kill "$l_pid"
+
+start_server o --model "$model_slow" --request-timeout 1s --max-connections 3 --http-threads 1 --idle-timeout 2s \
+    --cache off ||
+    not_ok "server o starts"
+O=$o_port
+st=$(post $O /v1/completions '{"prompt":"x","max_tokens":1000,"ignore_eos":true}')
+check "past --request-timeout: 504" sh -c "[ $st = 504 ] && grep -q request_timeout $tmp/body"
+curl -sN -d '{"prompt":"x","max_tokens":1000,"ignore_eos":true,"stream":true}' "http://127.0.0.1:$O/v1/completions" >"$tmp/to"
+check "past --request-timeout, streaming: an error event and [DONE]" sh -c "grep -q request_timeout $tmp/to &&
+    grep -v '^\$' $tmp/to | tail -1 | grep -qx 'data: \[DONE\]'"
+python3 - "$O" <<'EOF' >"$tmp/conns"
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+time.sleep(0.2)
+extra = socket.create_connection(("127.0.0.1", port))
+extra.settimeout(0.8)  # below --idle-timeout, which would free the held ones
+try:
+    extra.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = extra.recv(100)
+except OSError:
+    data = b""
+print("refused" if not data.startswith(b"HTTP/1.1 200") else "served")
+for s in held:
+    s.close()
+time.sleep(0.3)
+s = socket.create_connection(("127.0.0.1", port))
+s.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+print("served" if s.recv(100).startswith(b"HTTP/1.1 200") else "refused")
+EOF
+check "--max-connections 3: a 4th connection is refused, then served once others close ($(cat "$tmp/conns" | tr "\n" " "))" \
+    sh -c "[ \"\$(cat $tmp/conns | tr '\n' ' ')\" = 'refused served ' ]"
+python3 - "$O" <<'EOF' >"$tmp/idle"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.send(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(10)
+t0 = time.monotonic()
+try:
+    while s.recv(100):
+        pass
+except OSError:
+    pass
+print("%.1f" % (time.monotonic() - t0))
+EOF
+check "--idle-timeout 2s: a silent client is dropped after $(cat "$tmp/idle") s" \
+    sh -c "awk '{ exit !(\$1 >= 1.5 && \$1 < 6) }' $tmp/idle"
+
 finish
