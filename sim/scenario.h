@@ -2,7 +2,8 @@
  *
  * Top-level sections: name, description, seed, workload, service, cluster,
  * gateway, autoscaler, cache, regions, clients, slo, output (see README.md
- * and the examples in workloads/examples).  Every key is checked: an
+ * and the examples in workloads/examples); `tune` is left to llmsim tune
+ * (sim/tune_space.c).  Every key is checked: an
  * unknown key, a wrong type or a negative duration is an error naming
  * FILE:LINE and the key.  Overrides ("--set key.path=value")
  * are applied to the YAML tree before it is read. */
