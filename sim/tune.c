@@ -496,6 +496,10 @@ int tune_merge(char *const *dirs, int ndirs, const struct tune_options *opt, str
     if (tune_shard_read(files[0], &first, NULL, NULL, e) < 0)
         goto out;
     total = first.items * (size_t)first.seeds;
+    if (total > 100000000) {
+        err_set(e, ERR_INPUT, "%s: %zu candidates x %d seeds: too many to merge", files[0], first.items, first.seeds);
+        goto out;
+    }
     jobs = calloc(total, sizeof(*jobs));
     seen = calloc(total, sizeof(*seen));
     shard_seen = calloc((size_t)first.count, sizeof(*shard_seen));
