@@ -96,6 +96,11 @@ check "stdout names the winner's values" grep -q "autoscaler.hpa.minReplicas: " 
 check "best.yaml runs as a scenario" sh -c "'$llmsim' run '$out/best.yaml' -o '$tmp/best-run' --no-report -q"
 check "best.yaml holds the tuned values" grep -q "averageValue: \"\\{0,1\\}$(sed -n 's/^#   autoscaler.hpa.metrics\[0\].pods.target.averageValue: \([0-9]*\) .*/\1/p' "$out/best.yaml")" "$out/best.yaml"
 
+minr=$(sed -n 's/^#   autoscaler.hpa.minReplicas: \([0-9]*\) .*/\1/p' "$out/best.yaml")
+avg=$(sed -n 's/^#   autoscaler.hpa.metrics\[0\].pods.target.averageValue: \([0-9]*\) .*/\1/p' "$out/best.yaml")
+check "the HPA manifest carries the winner's minReplicas ($minr) and target ($avg)" sh -c \
+    "grep -q '^  minReplicas: $minr\$' '$out/manifests/hpa.yaml' && grep -q 'averageValue: \"$avg\"' '$out/manifests/hpa.yaml'"
+
 # --- shards through the CLI, merged ----------------------------------------------------
 for i in 0 1 2 3; do
     "$llmsim" tune "$example" --shard "$i/4" -o "$tmp/shards/$i" -q || not_ok "shard $i/4"
