@@ -44,7 +44,7 @@ static const struct serve_option {
     {"model", O_MODEL, 1, "M", "model file (llama2.c .bin, GGUF) or synthetic:NAME (required)"},
     {"tokenizer", O_TOKENIZER, 1, "T", "llama2.c tokenizer.bin (default: the model's own)"},
     {"quantize", O_QUANTIZE, 1, "q8", "quantize float weights to int8 at load time"},
-    {"chat-template", O_CHAT_TEMPLATE, 1, "NAME", "auto, llama2, chatml or raw (default auto)"},
+    {"chat-template", O_CHAT_TEMPLATE, 1, "NAME", "auto, llama2, chatml, zephyr or raw (default auto)"},
     {"max-batch", O_MAX_BATCH, 1, "N", "sequences decoded together (default 16)"},
     {"max-queue", O_MAX_QUEUE, 1, "N", "requests waiting beyond the batch; more get 429 (default 64)"},
     {"kv-cache-mb", O_KV_CACHE_MB, 1, "MB", "KV-cache size (default: max-batch full contexts)"},
@@ -152,7 +152,8 @@ static int apply(struct serve_conf *c, int id, const char *name, const char *arg
         return 0;
     case O_CHAT_TEMPLATE:
         if (chat_template_parse(arg, &c->srv.chat_template) != 0)
-            return err_set(e, ERR_INPUT, "--chat-template: '%s' (expected auto, llama2, chatml or raw)", arg);
+            return err_set(e, ERR_INPUT, "--chat-template: '%s' (expected auto, llama2, chatml, zephyr or raw)",
+                           arg);
         return 0;
     case O_HOST: c->srv.host = arg; return 0;
     case O_CACHE: c->cache_url = arg; return 0;
