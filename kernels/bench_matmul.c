@@ -39,6 +39,7 @@ struct mm_opts {
     const char *backend; /* "cpu", "ref" or "openblas" */
     enum kn_dtype dtype;
     int group;
+    int no_pack; /* q8: keep data and scales apart instead of kn_pack_q8 */
     int threads;
     int repeat;
     const char *json_file;
@@ -144,6 +145,8 @@ static int check_case(const struct mm_opts *o, const struct mm_case *c, struct e
 
     if (o->dtype != KN_F32)
         bytes += weight_bytes(o->dtype, c->n, c->k, o->group);
+    if (o->dtype == KN_Q8 && !o->no_pack)
+        bytes += weight_bytes(o->dtype, c->n, c->k, o->group) + 32.0 * c->n; /* the packed copy */
     if (bytes > BENCH_MAX_OPERAND_BYTES)
         return err_set(e, ERR_INPUT, "--sizes %ldx%ldx%ld: operands need %.1f GiB, above the %.0f GiB limit",
                        c->m, c->n, c->k, bytes / (1 << 30), BENCH_MAX_OPERAND_BYTES / (1 << 30));
@@ -197,6 +200,7 @@ struct mm_data {
     void **wcopies;      /* benchmarked dtype, wcopies_n of them (copy 0 = master) */
     float **scopies;
     float **w32copies;   /* f32, w32copies_n (copy 0 = w32) */
+    void **pcopies;      /* q8: each weight copy in the kn_pack_q8 layout (or NULL) */
     struct kn_weights *wv, *w32v;
     int xcopies, wcopies_n, w32copies_n;
 };
@@ -212,6 +216,9 @@ static void mm_data_free(struct mm_data *d)
         if (d->out != NULL)
             free(d->out[i]);
     }
+    for (i = 0; i < d->wcopies_n; i++)
+        if (d->pcopies != NULL)
+            free(d->pcopies[i]);
     for (i = 1; i < d->wcopies_n; i++) {
         if (d->wcopies != NULL)
             free(d->wcopies[i]);
@@ -225,6 +232,7 @@ static void mm_data_free(struct mm_data *d)
     free(d->out);
     free(d->wcopies);
     free(d->scopies);
+    free(d->pcopies);
     free(d->w32copies);
     free(d->wv);
     free(d->w32v);
@@ -285,10 +293,11 @@ static int mm_data_build(const struct mm_opts *o, const struct mm_case *c, struc
     d->out = calloc((size_t)d->xcopies, sizeof(float *));
     d->wcopies = calloc((size_t)d->wcopies_n, sizeof(void *));
     d->scopies = calloc((size_t)d->wcopies_n, sizeof(float *));
+    d->pcopies = calloc((size_t)d->wcopies_n, sizeof(void *));
     d->w32copies = calloc((size_t)d->w32copies_n, sizeof(float *));
     d->wv = calloc((size_t)d->wcopies_n, sizeof(*d->wv));
     d->w32v = calloc((size_t)d->w32copies_n, sizeof(*d->w32v));
-    if (d->x == NULL || d->out == NULL || d->wcopies == NULL || d->scopies == NULL ||
+    if (d->x == NULL || d->out == NULL || d->wcopies == NULL || d->scopies == NULL || d->pcopies == NULL ||
         d->w32copies == NULL || d->wv == NULL || d->w32v == NULL)
         goto oom;
     for (j = 0; j < d->xcopies; j++) {
@@ -321,6 +330,12 @@ static int mm_data_build(const struct mm_opts *o, const struct mm_case *c, struc
         d->wv[j] = (struct kn_weights){.dtype = o->dtype, .n = (int)c->n, .k = (int)c->k,
                                         .group = o->group, .data = d->wcopies[j],
                                         .scales = d->scopies[j]};
+        if (o->dtype == KN_Q8 && !o->no_pack) {
+            d->pcopies[j] = malloc(kn_pack_q8_bytes(&d->wv[j]));
+            if (d->pcopies[j] == NULL)
+                goto oom;
+            kn_pack_q8(d->pcopies[j], &d->wv[j]);
+        }
     }
     if (o->dtype == KN_F32)
         d->wcopies_n = 0; /* the f32 copies own the memory */
@@ -425,7 +440,7 @@ static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
     json_array_append_new(
         results,
         json_pack("{s:I, s:I, s:I, s:s, s:s, s:i, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                  "s:o, s:o, s:o, s:i}",
+                  "s:o, s:o, s:o, s:i, s:b}",
                   "m", (json_int_t)c->m, "n", (json_int_t)c->n, "k", (json_int_t)c->k, "backend",
                   o->backend, "dtype", dtype_name(o->dtype), "group", o->group, "time_s",
                   bench_json_num(t), "runs", runs, "flops", bench_json_num(flops), "bytes",
@@ -435,7 +450,8 @@ static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
                   bench_json_num(t_blas), "vs_openblas", bench_json_num(t_blas / t), "f32_time_s",
                   bench_json_num(t_f32), "vs_f32", bench_json_num(t_f32 / t), "max_rel_err",
                   bench_json_num(err_rel), "copies",
-                  o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n));
+                  o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n, "q8_packed",
+                  o->dtype == KN_Q8 && !o->no_pack));
     (void)runs_blas;
     (void)runs_f32;
     mm_data_free(&d);
@@ -448,8 +464,8 @@ static void matmul_usage(FILE *f)
 {
     fprintf(f,
             "usage: llmbench matmul [--backend cpu|ref|openblas] [--dtype f32|bf16|q8] [--sizes LIST]\n"
-            "                       [--threads N] [--repeat R] [--group 32|64] [--roofline FILE]\n"
-            "                       [--json FILE]\n"
+            "                       [--threads N] [--repeat R] [--group 32|64] [--no-pack]\n"
+            "                       [--roofline FILE] [--json FILE]\n"
             "\n"
             "Time out (m, n) = x (m, k) W^T and report the median time, GFLOP/s (2mnk/t),\n"
             "GB/s (bytes of W, x and out / t), the fraction of the roofline, the ratio\n"
@@ -464,6 +480,8 @@ static void matmul_usage(FILE *f)
             "  --threads N    threads for the kernels and OpenBLAS (default: all cores)\n"
             "  --repeat R     timed runs per figure after a warm-up (default 5)\n"
             "  --group G      q8 group size (default 32)\n"
+            "  --no-pack      q8: keep the int8 and the scales in separate arrays (default:\n"
+            "                 re-laid by kn_pack_q8 first, as a model loader would)\n"
             "  --roofline F   read the roofline from F (llmbench roofline --json) instead of\n"
             "                 measuring it quickly at start\n"
             "  --json FILE    also write the results as JSON (for 'llmbench report')\n",
@@ -480,7 +498,8 @@ static int matmul_exec(int argc, char **argv)
         {"sizes", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 't'},
         {"repeat", required_argument, NULL, 'r'},  {"group", required_argument, NULL, 'g'},
         {"roofline", required_argument, NULL, 'R'}, {"json", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"no-pack", no_argument, NULL, 'P'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     static const char *const cols[] = {"m x n x k", "backend", "dtype", "ms", "GFLOP/s", "GB/s",
                                        "roofline", "vs OpenBLAS", "vs f32", "err"};
@@ -541,6 +560,7 @@ static int matmul_exec(int argc, char **argv)
             }
             o.group = (int)v;
             break;
+        case 'P': o.no_pack = 1; break;
         case 'R': o.roofline_file = optarg; break;
         case 'j': o.json_file = optarg; break;
         case 'h': matmul_usage(stdout); return 0;

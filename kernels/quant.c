@@ -8,9 +8,10 @@
  * and stream every weight once per block of activation rows:
  *
  *   - GEMV (m = 1, decode) is memory bound.  A thread walks its rows (bf16:
- *     four at a time; Q8: one at a time, in memory order, with a software
- *     prefetch well ahead) against the one activation row, which stays in
- *     L1.
+ *     four adjacent rows at a time; Q8: chunks of 128 rows handed out
+ *     dynamically, each walked as four streams a quarter of a chunk apart,
+ *     reading the rows kn_pack_q8 re-laid when there are some) against the
+ *     one activation row, which stays in L1.
  *   - GEMM (m > 1) takes the activation rows in chunks that fit in L2; within
  *     a chunk a tile of 2 weight rows (in L1) meets 4 activation rows at a
  *     time, so each weight load feeds 4 rows of output.
@@ -37,10 +38,6 @@
 
 /* Bytes of activations a chunk of GEMM rows may take (half of L2). */
 #define KN_X_CHUNK_BYTES (512 * 1024)
-
-/* How far ahead in the weight stream the one-row Q8 GEMV kernel
- * prefetches (into L2). */
-#define KN_Q8_GEMV_PREFETCH (16 * 1024)
 
 /* Weight rows per unit of work of the Q8 GEMV (a chunk is walked as four
  * streams a quarter of it apart; 64..1024 measured alike, 128 balances two
@@ -180,6 +177,42 @@ void kn_dequantize_q8(float *x, const int8_t *q, const float *scales, size_t n, 
     assert(group > 0 && n % (size_t)group == 0);
     for (size_t i = 0; i < n; i++)
         x[i] = (float)q[i] * scales[i / (size_t)group];
+}
+
+/* Bytes of one row in the kn_pack_q8 layout: k int8 and 8 scale slots
+ * per block of 8 groups (the last block's unused slots are zero). */
+static size_t kn_q8_packed_row_bytes(const struct kn_weights *w)
+{
+    const size_t blocks = ((size_t)(w->k / w->group) + 7) / 8;
+    return (size_t)w->k + blocks * 8 * sizeof(float);
+}
+
+/* Bytes of the kn_pack_q8 layout of W (KN_Q8). */
+size_t kn_pack_q8_bytes(const struct kn_weights *w)
+{
+    assert(w->dtype == KN_Q8 && w->group > 0 && w->k % w->group == 0);
+    return (size_t)w->n * kn_q8_packed_row_bytes(w);
+}
+
+/* Row by row, per block of 8 groups: the block's 8 scale slots, then its
+ * int8 (see kernels.h); then w->packed = dst. */
+void kn_pack_q8(void *dst, struct kn_weights *w)
+{
+    assert(w->dtype == KN_Q8 && w->group > 0 && w->k % w->group == 0 && dst != NULL);
+    const size_t k = (size_t)w->k, group = (size_t)w->group, ng = k / group;
+    const int8_t *q = w->data;
+    char *p = dst;
+    for (size_t i = 0; i < (size_t)w->n; i++) {
+        for (size_t g = 0; g < ng; g += 8) {
+            size_t nb = ng - g < 8 ? ng - g : 8;
+            memset(p, 0, 8 * sizeof(float));
+            memcpy(p, w->scales + i * ng + g, nb * sizeof(float));
+            p += 8 * sizeof(float);
+            memcpy(p, q + i * k + g * group, nb * group);
+            p += nb * group;
+        }
+    }
+    w->packed = dst;
 }
 
 /* xa (n) = |xq| (n) as uint8, for xq in [-127, 127]; 32 at a time with
@@ -348,101 +381,100 @@ kn_q8_group_dot_avx2(const int8_t *xq, const uint8_t *xa, const int8_t *wq, cons
     return dot;
 }
 
-/* The GEMV kernel: *out = xq (k) . wq (k), one weight row (scale stride:
- * ng = k/GROUP scales at ws); xa = |xq| as uint8, xs the scales of x.
- * Eight groups at a time: their int32 dots are reduced into one vector
- * (lane h = group g+h), converted once, and multiplied by the eight scale
- * products sx[g+h] * sw[g+h] with one FMA.  The ng % 8 groups at the end go
- * the same way with the missing lanes zero.  Every cache line of pf (k
- * bytes, further down the weight stream) is prefetched into L2. */
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-kn_q8_gemv_avx2(float *out, const int8_t *xq, const uint8_t *xa, const float *xs, const int8_t *wq,
-                const float *ws, const int8_t *pf, int k, const int GROUP)
+/* Where the GEMV finds a weight row's int8 and scales: the quants of
+ * 8-group block b of row i at q + i*row + b*blk, its 8 scales at
+ * s + i*row + b*blk (bytes; the ng % 8 scales of a last, partial block
+ * likewise).  Separate arrays (data, scales) and the kn_pack_q8 layout are
+ * both of this form. */
+struct kn_q8_layout {
+    const int8_t *q;
+    const char *s;
+    size_t q_row, s_row; /* bytes between rows */
+    size_t q_blk, s_blk; /* bytes between 8-group blocks */
+};
+
+/* The layout of W: packed when kn_pack_q8 made it, else data and scales. */
+static struct kn_q8_layout kn_q8_layout_of(const struct kn_weights *w)
 {
-    const int ng = k / GROUP;
-    __m256 acc = _mm256_setzero_ps();
-
-    int g = 0;
-    for (; g + 8 <= ng; g += 8) {
-        const int j0 = g * GROUP;
-#pragma GCC unroll 8
-        for (int l = 0; l < 8 * GROUP; l += 64)
-            _mm_prefetch((const char *)(pf + j0 + l), _MM_HINT_T1);
-        __m256i d[8];
-#pragma GCC unroll 8
-        for (int h = 0; h < 8; h++)
-            d[h] = kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wq + j0 + h * GROUP, GROUP);
-        __m256 s = _mm256_mul_ps(_mm256_loadu_ps(xs + g), _mm256_loadu_ps(ws + g));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc);
-    }
-    if (g < ng) {
-        const int nb = ng - g, j0 = g * GROUP;
-        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nb), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256i d[8];
-        for (int h = 0; h < 8; h++)
-            d[h] = h < nb ? kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wq + j0 + h * GROUP, GROUP)
-                          : _mm256_setzero_si256();
-        __m256 s = _mm256_mul_ps(_mm256_maskload_ps(xs + g, mask), _mm256_maskload_ps(ws + g, mask));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc);
-    }
-
-    __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
-    v = _mm_add_ss(v, _mm_movehdup_ps(v));
-    *out = _mm_cvtss_f32(v);
+    const size_t ng = (size_t)(w->k / w->group), blk = 8 * (size_t)w->group + 8 * sizeof(float);
+    if (w->packed != NULL)
+        return (struct kn_q8_layout){.q = (const int8_t *)w->packed + 8 * sizeof(float),
+                                     .s = w->packed,
+                                     .q_row = kn_q8_packed_row_bytes(w),
+                                     .s_row = kn_q8_packed_row_bytes(w),
+                                     .q_blk = blk,
+                                     .s_blk = blk};
+    return (struct kn_q8_layout){.q = w->data,
+                                 .s = (const char *)w->scales,
+                                 .q_row = (size_t)w->k,
+                                 .s_row = ng * sizeof(float),
+                                 .q_blk = 8 * (size_t)w->group,
+                                 .s_blk = 8 * sizeof(float)};
 }
 
-/* The GEMV kernel on four weight rows at once: out[r*rs] = xq (k) . row
- * wq + r*rs*k (r < 4; scales at ws + r*rs*ng), the same arithmetic as
- * kn_q8_gemv_avx2 (so each output is bit for bit what it computes).  The
- * four rows are RS rows apart, far enough that each is its own stream in
- * memory: one core keeps four streams of cache-line misses in flight
- * where one row at a time (or four adjacent rows) kept too few, and the x
- * block stays in L1 across the four.  Measured on Zen 3 (single thread,
- * 11008x4096): 1.3x the one-row kernel, at 4x fewer software prefetches
- * (none). */
+/* The GEMV kernel on NR (1 or 4) weight rows at once: out[r*rs] = xq (k) .
+ * weight row i + r*rs of layout L (r < NR); xa = |xq| as uint8, xs the
+ * scales of x.  Eight groups at a time: their int32 dots are reduced into
+ * one vector (lane h = group g+h), converted once, and multiplied by the
+ * eight scale products sx[g+h] * sw[g+h] with one FMA; the ng % 8 groups at
+ * the end go the same way with the missing lanes zero.  The arithmetic is
+ * the same for every row, whatever NR and the layout.
+ * With NR = 4 the rows are RS rows apart, far enough that each is its own
+ * stream in memory: one core keeps four streams of cache-line misses in
+ * flight where one row at a time (or four adjacent rows) kept too few, and
+ * the x block stays in L1 across the four.  Measured on Zen 3 (single
+ * thread, 11008x4096, median ratio to the f32 GEMV in the same run): 3.35x
+ * against 2.65x for one row at a time with a software prefetch 16 KiB
+ * ahead. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-kn_q8_gemv4_avx2(float *out, const int8_t *xq, const uint8_t *xa, const float *xs, const int8_t *wq,
-                 const float *ws, int k, size_t rs, const int GROUP)
+kn_q8_gemv_rows_avx2(float *out, const int8_t *xq, const uint8_t *xa, const float *xs, const struct kn_q8_layout *L,
+                     size_t i, size_t rs, int k, const int NR, const int GROUP)
 {
     const int ng = k / GROUP;
+    const int8_t *wq[4];
+    const char *ws[4];
     __m256 acc[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
+    for (int r = 0; r < NR; r++) {
+        wq[r] = L->q + (i + r * rs) * L->q_row;
+        ws[r] = L->s + (i + r * rs) * L->s_row;
         acc[r] = _mm256_setzero_ps();
+    }
 
     int g = 0;
     for (; g + 8 <= ng; g += 8) {
         const int j0 = g * GROUP;
+        const size_t b = (size_t)(g / 8);
         const __m256 sx = _mm256_loadu_ps(xs + g);
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const int8_t *wr = wq + (size_t)r * rs * k + j0;
+        for (int r = 0; r < NR; r++) {
+            const int8_t *wr = wq[r] + b * L->q_blk;
             __m256i d[8];
 #pragma GCC unroll 8
             for (int h = 0; h < 8; h++)
                 d[h] = kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wr + h * GROUP, GROUP);
-            __m256 s = _mm256_mul_ps(sx, _mm256_loadu_ps(ws + (size_t)r * rs * ng + g));
+            __m256 s = _mm256_mul_ps(sx, _mm256_loadu_ps((const float *)(ws[r] + b * L->s_blk)));
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc[r]);
         }
     }
     if (g < ng) {
         const int nb = ng - g, j0 = g * GROUP;
+        const size_t b = (size_t)(g / 8);
         const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nb), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         const __m256 sx = _mm256_maskload_ps(xs + g, mask);
-        for (int r = 0; r < 4; r++) {
-            const int8_t *wr = wq + (size_t)r * rs * k + j0;
+        for (int r = 0; r < NR; r++) {
+            const int8_t *wr = wq[r] + b * L->q_blk;
             __m256i d[8];
             for (int h = 0; h < 8; h++)
                 d[h] = h < nb ? kn_q8_group_dot_avx2(xq + j0 + h * GROUP, xa + j0 + h * GROUP, wr + h * GROUP, GROUP)
                               : _mm256_setzero_si256();
-            __m256 s = _mm256_mul_ps(sx, _mm256_maskload_ps(ws + (size_t)r * rs * ng + g, mask));
+            __m256 s = _mm256_mul_ps(sx, _mm256_maskload_ps((const float *)(ws[r] + b * L->s_blk), mask));
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kn_hsum8_epi32_avx2(d)), s, acc[r]);
         }
     }
 
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
+    for (int r = 0; r < NR; r++) {
         __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc[r]), _mm256_extractf128_ps(acc[r], 1));
         v = _mm_add_ps(v, _mm_movehl_ps(v, v));
         v = _mm_add_ss(v, _mm_movehdup_ps(v));
@@ -450,58 +482,40 @@ kn_q8_gemv4_avx2(float *out, const int8_t *xq, const uint8_t *xa, const float *x
     }
 }
 
-/* One GEMV row for GROUP 32 or 64; each case is a separate copy of
- * kn_q8_gemv_avx2. */
-__attribute__((target("avx2,fma"))) static void kn_q8_gemv_avx2_any(float *out, const int8_t *xq, const uint8_t *xa,
-                                                                     const float *xs, const int8_t *wq,
-                                                                     const float *ws, const int8_t *pf, int k,
-                                                                     int group)
-{
-    if (group == 32)
-        kn_q8_gemv_avx2(out, xq, xa, xs, wq, ws, pf, k, 32);
-    else if (group == 64)
-        kn_q8_gemv_avx2(out, xq, xa, xs, wq, ws, pf, k, 64);
-    else
-        assert(!"kn_q8_gemv_avx2_any: group not instantiated");
-}
-
-/* GEMV over weight rows i0 .. i1-1 (one chunk): the chunk is cut into
- * four quarters walked side by side by kn_q8_gemv4_avx2 (four streams,
- * rs = a quarter apart); the (i1 - i0) % 4 rows left go one at a time. */
+/* GEMV over weight rows i0 .. i1-1 (one chunk) of layout L, out[i] for
+ * each: the chunk is cut into four quarters walked side by side (four
+ * streams, a quarter apart); the (i1 - i0) % 4 rows left go one at a time.
+ * GROUP 32 or 64; each case is a separate copy of the kernel. */
 __attribute__((target("avx2,fma"))) static void kn_q8_gemv_chunk_avx2(float *out, const int8_t *xq,
                                                                        const uint8_t *xa, const float *xs,
-                                                                       const struct kn_weights *w, int i0, int i1)
+                                                                       const struct kn_q8_layout *L, int k,
+                                                                       int group, int i0, int i1)
 {
-    const int k = w->k, group = w->group, ng = k / group;
-    const int8_t *wq = w->data;
     const size_t q = (size_t)(i1 - i0) / 4;
     for (size_t i = (size_t)i0; i < (size_t)i0 + q; i++) {
         if (group == 32)
-            kn_q8_gemv4_avx2(out + i, xq, xa, xs, wq + i * k, w->scales + i * ng, k, q, 32);
+            kn_q8_gemv_rows_avx2(out + i, xq, xa, xs, L, i, q, k, 4, 32);
         else
-            kn_q8_gemv4_avx2(out + i, xq, xa, xs, wq + i * k, w->scales + i * ng, k, q, 64);
+            kn_q8_gemv_rows_avx2(out + i, xq, xa, xs, L, i, q, k, 4, 64);
     }
-    for (size_t i = (size_t)i0 + 4 * q; i < (size_t)i1; i++)
-        kn_q8_gemv_avx2_any(out + i, xq, xa, xs, wq + i * k, w->scales + i * ng, wq + i * k, k, group);
+    for (size_t i = (size_t)i0 + 4 * q; i < (size_t)i1; i++) {
+        if (group == 32)
+            kn_q8_gemv_rows_avx2(out + i, xq, xa, xs, L, i, 0, k, 1, 32);
+        else
+            kn_q8_gemv_rows_avx2(out + i, xq, xa, xs, L, i, 0, k, 1, 64);
+    }
 }
 
-/* All MR activation rows against weight rows i .. i+NT-1: 4-row tiles, then
- * single rows.  GEMV (mr = 1, nt = 1) takes the GEMV kernel, with xa = |xq|,
- * prefetching KN_Q8_GEMV_PREFETCH bytes ahead. */
+/* All MR activation rows (MR > 1) against weight rows i .. i+NT-1: 4-row
+ * tiles, then single rows. */
 __attribute__((target("avx2,fma"))) static void kn_q8_block_avx2(float *out, int ldo, const int8_t *xq,
-                                                                  const uint8_t *xa, const float *xs, int mr,
+                                                                  const float *xs, int mr,
                                                                   const struct kn_weights *w, int i, int nt)
 {
     const int k = w->k, group = w->group, ng = k / group;
     const int8_t *wq = (const int8_t *)w->data + (size_t)i * k;
     const float *ws = w->scales + (size_t)i * ng;
     const int8_t *pf = i + 2 * nt <= w->n ? wq + (size_t)nt * k : wq; /* the next block */
-    if (mr == 1) {
-        assert(nt == 1);
-        pf = (size_t)(i + 1) * k + KN_Q8_GEMV_PREFETCH <= (size_t)w->n * k ? wq + KN_Q8_GEMV_PREFETCH : wq;
-        kn_q8_gemv_avx2_any(out + i, xq, xa, xs, wq, ws, pf, k, group);
-        return;
-    }
     int r = 0;
     for (; r + KN_TILE_M <= mr; r += KN_TILE_M)
         kn_q8_tile_avx2_any(out + (size_t)r * ldo + i, ldo, xq + (size_t)r * k, xs + (size_t)r * ng, wq, ws, pf,
@@ -511,20 +525,17 @@ __attribute__((target("avx2,fma"))) static void kn_q8_block_avx2(float *out, int
                             k, 1, nt, group);
 }
 
-/* As kn_q8_rows_portable, with AVX2 tiles: GEMV (mr = 1) takes one weight
- * row at a time (so the weights stream in order), GEMM 2 (against 4
- * activation rows); the rows left over go one at a time.  xa = |xq| (k),
- * needed for GEMV only. */
+/* As kn_q8_rows_portable for MR > 1, with AVX2 tiles: 2 weight rows
+ * against 4 activation rows; the rows left over go one at a time. */
 __attribute__((target("avx2,fma"))) static void kn_q8_rows_avx2(float *out, int ldo, const int8_t *xq,
-                                                                 const uint8_t *xa, const float *xs, int mr,
+                                                                 const float *xs, int mr,
                                                                  const struct kn_weights *w, int i0, int i1)
 {
-    const int nr = mr == 1 ? 1 : KN_TILE_N;
     int i = i0;
-    for (; i + nr <= i1; i += nr)
-        kn_q8_block_avx2(out, ldo, xq, xa, xs, mr, w, i, nr);
+    for (; i + KN_TILE_N <= i1; i += KN_TILE_N)
+        kn_q8_block_avx2(out, ldo, xq, xs, mr, w, i, KN_TILE_N);
     for (; i < i1; i++)
-        kn_q8_block_avx2(out, ldo, xq, xa, xs, mr, w, i, 1);
+        kn_q8_block_avx2(out, ldo, xq, xs, mr, w, i, 1);
 }
 
 /* ==== Q8 matmul: the driver ================================================= */
@@ -547,6 +558,7 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
     const int nr = m == 1 ? KN_GEMV_N : KN_TILE_N;
     const int ntiles = (n + nr - 1) / nr;
     const int nchunks = (n + KN_Q8_GEMV_CHUNK - 1) / KN_Q8_GEMV_CHUNK;
+    const struct kn_q8_layout layout = kn_q8_layout_of(w);
 
     int mc = KN_X_CHUNK_BYTES / k;
     if (mc > KN_TILE_M)
@@ -594,14 +606,14 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
 #pragma omp for schedule(dynamic, 1)
                 for (int c = 0; c < nchunks; c++) {
                     int i0 = c * KN_Q8_GEMV_CHUNK, i1 = i0 + KN_Q8_GEMV_CHUNK < n ? i0 + KN_Q8_GEMV_CHUNK : n;
-                    kn_q8_gemv_chunk_avx2(o, xq, xa, xs, w, i0, i1);
+                    kn_q8_gemv_chunk_avx2(o, xq, xa, xs, &layout, k, group, i0, i1);
                 }
             } else {
 #pragma omp for schedule(static)
                 for (int t = 0; t < ntiles; t++) {
                     int i0 = t * nr, i1 = i0 + nr < n ? i0 + nr : n;
                     if (avx2)
-                        kn_q8_rows_avx2(o, n, xq, xa, xs, mr, w, i0, i1);
+                        kn_q8_rows_avx2(o, n, xq, xs, mr, w, i0, i1);
                     else
                         kn_q8_rows_portable(o, n, xq, xs, mr, w, i0, i1);
                 }

@@ -449,6 +449,14 @@ START_TEST(test_matmul_q8_integer)
             bound[(size_t)r * n + i] = (ng + 8) * ldexp(1.0, -23) * a;
         }
     struct kn_weights w = {.dtype = KN_Q8, .n = n, .k = k, .group = group, .data = wq, .scales = ws};
+    /* The same weights re-laid by kn_pack_q8, in a buffer offset by one
+     * byte (any alignment is allowed). */
+    char *packed_buf = xmalloc(kn_pack_q8_bytes(&w) + 1);
+    struct kn_weights wp = w;
+    kn_pack_q8(packed_buf + 1, &wp);
+    ck_assert_ptr_eq(wp.packed, packed_buf + 1);
+    ck_assert_uint_eq(kn_pack_q8_bytes(&w), (size_t)n * k + (size_t)n * ((ng + 7) / 8) * 8 * sizeof(float));
+    float *out_packed = xmalloc((size_t)m * n * sizeof *out_packed);
     const enum kn_isa isas[] = {KN_ISA_PORTABLE, KN_ISA_AVX2};
     for (int t = 0; t < 2; t++)
         for (int threads = 1; threads <= 2; threads++) {
@@ -459,10 +467,15 @@ START_TEST(test_matmul_q8_integer)
             snprintf(what, sizeof what, "q8 integer m=%d n=%d k=%d group=%d %s threads=%d", m, n, k, group,
                      kn_isa_name(kn_get_isa()), threads);
             check_close(out, exact, bound, (size_t)m * n, 1e-5, what);
+            kn_matmul(out_packed, x, &wp, m);
+            for (size_t i = 0; i < (size_t)m * n; i++)
+                ck_assert_msg(memcmp(&out[i], &out_packed[i], sizeof(float)) == 0,
+                              "%s packed: element %zu: %.9g, unpacked %.9g", what, i, out_packed[i], out[i]);
         }
     kn_set_isa(KN_ISA_AUTO);
     kn_set_threads(default_threads);
     free(x), free(wf), free(wq), free(xq), free(ws), free(xs), free(out), free(exact), free(bound);
+    free(packed_buf), free(out_packed);
 }
 END_TEST
 
