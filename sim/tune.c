@@ -166,7 +166,9 @@ static int tune_ctx_init(struct tune_ctx *ctx, const char *path, char *const *se
         return -1;
     snprintf(ctx->name, sizeof(ctx->name), "%s", sc->name);
     ctx->base_seed = sc->seed;
-    if (tune_span(ctx, sc, e) < 0) {
+    /* The workload is read ahead only when the search takes prefixes of it
+     * or the runs can share it. */
+    if ((tune_method_resolve(ctx) == TUNE_HALVING || tune_cacheable(ctx, sc)) && tune_span(ctx, sc, e) < 0) {
         scenario_free(sc);
         return -1;
     }
