@@ -8,7 +8,7 @@
  *    message  BOS "[INST] {user} [/INST]"  (contents stripped of
  *    surrounding white space).  Roles must alternate user, assistant, ...,
  *    user.
- *  - chatml: BOS, then per message "<|im_start|>{role}\n{content}<|im_end|>\n",
+ *  - chatml: BOS (when the vocabulary uses one), then per message "<|im_start|>{role}\n{content}<|im_end|>\n",
  *    then "<|im_start|>assistant\n".  <|im_start|> and <|im_end|> are their
  *    special tokens when the vocabulary has them (else plain text).  Text
  *    between special tokens is encoded with SentencePiece's dummy-prefix
@@ -155,6 +155,13 @@ static void out_flush(struct chat_out *o)
     free(ids);
 }
 
+/* BOS, when the vocabulary starts prompts with it. */
+static void out_bos(struct chat_out *o)
+{
+    if (tokenizer_adds_bos(o->t))
+        out_id(o, tokenizer_bos(o->t));
+}
+
 /* A special token by its piece, or its text when the vocabulary lacks it. */
 static void out_special(struct chat_out *o, const char *piece)
 {
@@ -190,7 +197,7 @@ static int render_llama2(struct chat_out *o, const struct chat_message *msgs, in
                            "messages[%d]: role '%s' after a user message: the llama2 template needs "
                            "user and assistant turns alternating",
                            i + 1, msgs[i + 1].role);
-        out_id(o, tokenizer_bos(o->t));
+        out_bos(o);
         out_str(o, "[INST] ");
         if (turn == 0 && system != NULL) {
             out_str(o, "<<SYS>>\n");
@@ -213,7 +220,7 @@ static int render_llama2(struct chat_out *o, const struct chat_message *msgs, in
 
 static int render_chatml(struct chat_out *o, const struct chat_message *msgs, int n)
 {
-    out_id(o, tokenizer_bos(o->t));
+    out_bos(o);
     for (int i = 0; i < n; i++) {
         out_special(o, "<|im_start|>");
         out_str(o, msgs[i].role);
@@ -230,7 +237,7 @@ static int render_chatml(struct chat_out *o, const struct chat_message *msgs, in
 
 static int render_zephyr(struct chat_out *o, const struct chat_message *msgs, int n)
 {
-    out_id(o, tokenizer_bos(o->t));
+    out_bos(o);
     for (int i = 0; i < n; i++) {
         out_str(o, "<|");
         out_str(o, msgs[i].role);
@@ -247,7 +254,7 @@ static int render_zephyr(struct chat_out *o, const struct chat_message *msgs, in
 
 static int render_raw(struct chat_out *o, const struct chat_message *msgs, int n)
 {
-    out_id(o, tokenizer_bos(o->t));
+    out_bos(o);
     for (int i = 0; i < n; i++) {
         if (i > 0)
             out_str(o, "\n");

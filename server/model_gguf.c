@@ -22,10 +22,12 @@
  * interleaved layout, the same as llama2.c: KN_ROPE_INTERLEAVED.
  *
  * Tokenizer: tokenizer.ggml.model "llama" (SentencePiece) with
- * tokenizer.ggml.tokens, .scores, .token_type, .bos_token_id and
- * .eos_token_id becomes m->tokenizer; another tokenizer model (e.g. "gpt2"
- * byte-level BPE) is not supported: the model loads without a tokenizer and
- * a warning says so.  tokenizer.chat_template goes to m->chat_template. */
+ * tokenizer.ggml.tokens, .scores, .token_type, .bos_token_id, .eos_token_id
+ * and .add_bos_token, or "gpt2" (byte-level BPE) with .tokens, .token_type,
+ * .merges and .pre ("default", "gpt2" or "smollm"), becomes m->tokenizer;
+ * another tokenizer model or pre-tokenizer (Llama 3's, Qwen's ...) is not
+ * supported: the model loads without a tokenizer and a warning says so.
+ * tokenizer.chat_template goes to m->chat_template. */
 #include "config.h"
 
 #include <math.h>
@@ -195,21 +197,25 @@ static int load_tokenizer(struct model *m, const struct gguf *g, struct err *e)
     const struct gguf_kv *sc = gguf_find(g, "tokenizer.ggml.scores");
     const struct gguf_kv *ty = gguf_find(g, "tokenizer.ggml.token_type");
     const struct gguf_kv *kind = gguf_find(g, "tokenizer.ggml.model");
+    const struct gguf_kv *mg = gguf_find(g, "tokenizer.ggml.merges");
+    const struct gguf_kv *abos = gguf_find(g, "tokenizer.ggml.add_bos_token");
     int64_t bos = 1, eos = 2;
-    const char **pieces = NULL;
-    size_t *lens = NULL;
+    const char **pieces = NULL, **merges = NULL;
+    size_t *lens = NULL, *merge_lens = NULL;
     float *scores = NULL;
     int *types = NULL;
-    int n, rc = -1;
+    int n, rc = -1, bpe = 0, add_bos;
+    char *pre = NULL;
 
     if (tok == NULL) {
         log_info("%s: no tokenizer in the file (tokenizer.ggml.tokens): give --tokenizer for text", g->path);
         return 0;
     }
-    if (kind != NULL && (kind->type != GGUF_TYPE_STRING || !gguf_str_eq(&kind->v.str, "llama"))) {
+    bpe = kind != NULL && kind->type == GGUF_TYPE_STRING && gguf_str_eq(&kind->v.str, "gpt2");
+    if (kind != NULL && !bpe && (kind->type != GGUF_TYPE_STRING || !gguf_str_eq(&kind->v.str, "llama"))) {
         if (kind->type == GGUF_TYPE_STRING)
-            log_warn("%s: tokenizer.ggml.model '%.*s' is not supported (only SentencePiece 'llama'): the model "
-                     "loads without a tokenizer; use token ids",
+            log_warn("%s: tokenizer.ggml.model '%.*s' is not supported (SentencePiece 'llama' and byte-level BPE "
+                     "'gpt2' are): the model loads without a tokenizer; use token ids",
                      g->path, (int)(kind->v.str.len > 64 ? 64 : kind->v.str.len), kind->v.str.s);
         else
             log_warn("%s: tokenizer.ggml.model is not a string: the model loads without a tokenizer", g->path);
@@ -232,6 +238,35 @@ static int load_tokenizer(struct model *m, const struct gguf *g, struct err *e)
         return -1;
     if (bos >= n || eos >= n)
         return err_at(e, g->path, 0, "the default BOS 1 / EOS 2 are not tokens of a %d-token vocabulary", n);
+    if (abos != NULL && abos->type != GGUF_TYPE_BOOL)
+        return err_at(e, g->path, 0, "metadata tokenizer.ggml.add_bos_token is a %s, not a bool",
+                      gguf_type_name(abos->type));
+    add_bos = abos != NULL ? abos->v.u != 0 : !bpe;
+    if (bpe) {
+        if (mg == NULL || mg->type != GGUF_TYPE_ARRAY || mg->elem_type != GGUF_TYPE_STRING || mg->n > (1u << 24))
+            return err_at(e, g->path, 0, "metadata tokenizer.ggml.merges (a byte-level BPE needs it) is missing or "
+                                         "not an array of strings");
+        if (gguf_get_string(g, "tokenizer.ggml.pre", &pre, e) < 0)
+            return -1;
+        if (pre != NULL && strcmp(pre, "default") != 0 && strcmp(pre, "gpt2") != 0 && strcmp(pre, "gpt-2") != 0 &&
+            strcmp(pre, "smollm") != 0) {
+            log_warn("%s: tokenizer.ggml.pre '%.64s' is not supported (default, gpt2, smollm): the model loads "
+                     "without a tokenizer; use token ids",
+                     g->path, pre);
+            free(pre);
+            return 0;
+        }
+        merges = malloc((size_t)(mg->n > 0 ? mg->n : 1) * sizeof *merges);
+        merge_lens = malloc((size_t)(mg->n > 0 ? mg->n : 1) * sizeof *merge_lens);
+        if (merges == NULL || merge_lens == NULL) {
+            err_set(e, ERR_SYSTEM, "%s: out of memory", g->path);
+            goto out;
+        }
+        for (uint64_t i = 0; i < mg->n; i++) {
+            merges[i] = mg->strs[i].s;
+            merge_lens[i] = (size_t)mg->strs[i].len;
+        }
+    }
     pieces = malloc((size_t)n * sizeof *pieces);
     lens = malloc((size_t)n * sizeof *lens);
     if (sc != NULL)
@@ -252,13 +287,22 @@ static int load_tokenizer(struct model *m, const struct gguf *g, struct err *e)
             types[i] = v < 0 || v > 100 ? 0 : (int)v;
         }
     }
-    m->tokenizer = tokenizer_from_arrays(n, pieces, lens, scores, types, (int)bos, (int)eos, e);
+    if (bpe)
+        m->tokenizer = tokenizer_from_bpe(n, pieces, lens, types, (int)mg->n, merges, merge_lens, pre, (int)bos,
+                                          (int)eos, add_bos, e);
+    else
+        m->tokenizer = tokenizer_from_arrays(n, pieces, lens, scores, types, (int)bos, (int)eos, e);
     if (m->tokenizer == NULL) {
         err_prefix(e, "%s", g->path);
         goto out;
     }
+    if (!bpe)
+        tokenizer_set_add_bos(m->tokenizer, add_bos);
     rc = 0;
 out:
+    free(pre);
+    free(merges);
+    free(merge_lens);
     free(pieces);
     free(lens);
     free(scores);

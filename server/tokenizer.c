@@ -23,26 +23,7 @@
 #include <xxhash.h>
 
 #include "server/tokenizer.h"
-
-enum piece_kind {
-    PIECE_NORMAL = 0, /* text: matched by encoding, printed by decoding */
-    PIECE_CONTROL,    /* <s>, </s>, <unk>, unused: never matched from text, decoded as nothing */
-    PIECE_BYTE,       /* <0xNN>: the byte NN */
-};
-
-struct tokenizer {
-    int vocab_size;
-    char *arena;           /* all pieces, each NUL-terminated */
-    size_t *offset;        /* vocab_size: piece i at arena + offset[i] */
-    size_t *len;           /* vocab_size */
-    float *score;          /* vocab_size */
-    unsigned char *kind;   /* vocab_size, enum piece_kind */
-    unsigned char *byte;   /* vocab_size: the byte of a PIECE_BYTE */
-    int byte_id[256];      /* the <0xNN> token of each byte, -1 if absent */
-    int bos, eos, unk;
-    int32_t *slots;        /* hash table: id + 1, 0 = empty */
-    size_t mask;           /* slots - 1 (a power of two minus one) */
-};
+#include "server/tokenizer_int.h"
 
 /* ---- vocabulary ---------------------------------------------------------------- */
 
@@ -51,13 +32,13 @@ static uint64_t piece_hash(const char *s, size_t n)
     return XXH3_64bits(s, n);
 }
 
-static const char *piece_of(const struct tokenizer *t, int id)
+const char *tok_piece_of(const struct tokenizer *t, int id)
 {
     return t->arena + t->offset[id];
 }
 
 /* Id of the piece S[0..n), or -1. */
-static int lookup(const struct tokenizer *t, const char *s, size_t n)
+int tok_lookup(const struct tokenizer *t, const char *s, size_t n)
 {
     size_t i = (size_t)piece_hash(s, n) & t->mask;
 
@@ -65,13 +46,13 @@ static int lookup(const struct tokenizer *t, const char *s, size_t n)
         int32_t v = t->slots[i];
         if (v == 0)
             return -1;
-        if (t->len[v - 1] == n && memcmp(piece_of(t, v - 1), s, n) == 0)
+        if (t->len[v - 1] == n && memcmp(tok_piece_of(t, v - 1), s, n) == 0)
             return v - 1;
     }
 }
 
 /* "<0xNN>" (upper- or lower-case hex): the byte, else -1. */
-static int parse_byte_piece(const char *s, size_t n)
+int tok_parse_byte_piece(const char *s, size_t n)
 {
     unsigned v = 0;
 
@@ -94,7 +75,7 @@ static int parse_byte_piece(const char *s, size_t n)
 
 /* Build the hash table and byte map once the pieces are in place.  The
  * first of duplicate pieces wins the lookup. */
-static int tokenizer_index(struct tokenizer *t)
+int tok_index(struct tokenizer *t)
 {
     size_t cap = 16;
 
@@ -107,12 +88,12 @@ static int tokenizer_index(struct tokenizer *t)
     for (int b = 0; b < 256; b++)
         t->byte_id[b] = -1;
     for (int id = 0; id < t->vocab_size; id++) {
-        const char *s = piece_of(t, id);
+        const char *s = tok_piece_of(t, id);
         size_t i = (size_t)piece_hash(s, t->len[id]) & t->mask;
         int dup = 0;
 
         if (t->kind[id] == PIECE_BYTE) {
-            int b = parse_byte_piece(s, t->len[id]);
+            int b = tok_parse_byte_piece(s, t->len[id]);
             if (b < 0) {
                 t->kind[id] = PIECE_CONTROL; /* typed BYTE but not <0xNN>: never emit it */
             } else {
@@ -123,7 +104,7 @@ static int tokenizer_index(struct tokenizer *t)
         }
         for (; t->slots[i] != 0; i = (i + 1) & t->mask) {
             int other = t->slots[i] - 1;
-            if (t->len[other] == t->len[id] && memcmp(piece_of(t, other), s, t->len[id]) == 0) {
+            if (t->len[other] == t->len[id] && memcmp(tok_piece_of(t, other), s, t->len[id]) == 0) {
                 dup = 1;
                 break;
             }
@@ -134,7 +115,7 @@ static int tokenizer_index(struct tokenizer *t)
     return 0;
 }
 
-static struct tokenizer *tokenizer_alloc(int vocab_size, size_t arena_bytes)
+struct tokenizer *tok_alloc(int vocab_size, size_t arena_bytes)
 {
     struct tokenizer *t = calloc(1, sizeof *t);
 
@@ -166,6 +147,9 @@ void tokenizer_free(struct tokenizer *t)
     free(t->kind);
     free(t->byte);
     free(t->slots);
+    free(t->merge_key);
+    free(t->merge_rank);
+    free(t->merge_id);
     free(t);
 }
 
@@ -259,7 +243,7 @@ struct tokenizer *tokenizer_load(const char *path, int vocab_size, struct err *e
         err_at(e, path, 0, "%d tokens: a llama2.c tokenizer has at least <unk>, <s> and </s>", n);
         goto out;
     }
-    t = tokenizer_alloc(n, arena);
+    t = tok_alloc(n, arena);
     if (t == NULL) {
         err_set(e, ERR_SYSTEM, "%s: out of memory", path);
         goto out;
@@ -277,14 +261,15 @@ struct tokenizer *tokenizer_load(const char *path, int vocab_size, struct err *e
         t->arena[arena + (size_t)plen] = '\0';
         arena += (size_t)plen + 1;
         off += (size_t)plen;
-        t->kind[i] = parse_byte_piece(piece_of(t, i), t->len[i]) >= 0 ? PIECE_BYTE : PIECE_NORMAL;
+        t->kind[i] = tok_parse_byte_piece(tok_piece_of(t, i), t->len[i]) >= 0 ? PIECE_BYTE : PIECE_NORMAL;
     }
     /* llama2.c's convention: 0 <unk>, 1 <s>, 2 </s>. */
     t->unk = 0;
     t->bos = 1;
     t->eos = 2;
+    t->add_bos = 1;
     t->kind[0] = t->kind[1] = t->kind[2] = PIECE_CONTROL;
-    if (tokenizer_index(t) < 0) {
+    if (tok_index(t) < 0) {
         err_set(e, ERR_SYSTEM, "%s: out of memory", path);
         tokenizer_free(t);
         t = NULL;
@@ -344,13 +329,14 @@ struct tokenizer *tokenizer_from_arrays(int vocab_size, const char *const *piece
         }
         arena += lens[i] + 1;
     }
-    t = tokenizer_alloc(vocab_size, arena);
+    t = tok_alloc(vocab_size, arena);
     if (t == NULL) {
         err_set(e, ERR_SYSTEM, "tokenizer: out of memory");
         return NULL;
     }
     arena = 0;
     t->unk = 0;
+    t->add_bos = 1;
     for (int i = 0; i < vocab_size; i++) {
         t->offset[i] = arena;
         t->len[i] = copy_unmark(t->arena + arena, pieces[i], lens[i]);
@@ -358,7 +344,7 @@ struct tokenizer *tokenizer_from_arrays(int vocab_size, const char *const *piece
         arena += lens[i] + 1;
         t->score[i] = scores != NULL ? scores[i] : 0.0f;
         if (types == NULL) {
-            t->kind[i] = parse_byte_piece(piece_of(t, i), t->len[i]) >= 0 ? PIECE_BYTE : PIECE_NORMAL;
+            t->kind[i] = tok_parse_byte_piece(tok_piece_of(t, i), t->len[i]) >= 0 ? PIECE_BYTE : PIECE_NORMAL;
             continue;
         }
         switch (types[i]) {
@@ -381,7 +367,7 @@ struct tokenizer *tokenizer_from_arrays(int vocab_size, const char *const *piece
     t->bos = bos_id;
     t->eos = eos_id;
     t->kind[bos_id] = t->kind[eos_id] = PIECE_CONTROL;
-    if (tokenizer_index(t) < 0) {
+    if (tok_index(t) < 0) {
         err_set(e, ERR_SYSTEM, "tokenizer: out of memory");
         tokenizer_free(t);
         return NULL;
@@ -404,9 +390,19 @@ int tokenizer_eos(const struct tokenizer *t)
     return t->eos;
 }
 
+void tokenizer_set_add_bos(struct tokenizer *t, int add_bos)
+{
+    t->add_bos = add_bos != 0;
+}
+
+int tokenizer_adds_bos(const struct tokenizer *t)
+{
+    return t->add_bos;
+}
+
 int tokenizer_find(const struct tokenizer *t, const char *piece)
 {
-    return lookup(t, piece, strlen(piece));
+    return tok_lookup(t, piece, strlen(piece));
 }
 
 /* ---- encoding ----------------------------------------------------------------------- */
@@ -493,7 +489,13 @@ static int try_pair(const struct tokenizer *t, const char *text, struct symbol *
     if (l < 0 || (r = sym[l].next) < 0 || !sym[l].mergeable || !sym[r].mergeable)
         return 0;
     len = sym[l].len + sym[r].len;
-    id = lookup(t, text + sym[l].start, len);
+    if (t->bpe) { /* the merge list decides, lowest rank first */
+        int rank = tok_bpe_merge(t, sym[l].id, sym[r].id, &id);
+        if (rank < 0)
+            return 0;
+        return heap_push(h, (struct candidate){-(float)rank, sym[l].start, l, r, len, id});
+    }
+    id = tok_lookup(t, text + sym[l].start, len);
     if (id < 0 || t->kind[id] != PIECE_NORMAL)
         return 0;
     return heap_push(h, (struct candidate){t->score[id], sym[l].start, l, r, len, id});
@@ -512,14 +514,21 @@ static int encode_span(const struct tokenizer *t, const char *text, size_t len, 
     sym = malloc(len * sizeof *sym);
     if (sym == NULL)
         return -1;
-    /* Whole UTF-8 characters (a lead byte and up to 3 continuation bytes);
-     * a character not in the vocabulary becomes one symbol per byte. */
-    for (size_t i = 0; i < len;) {
+    /* Byte-level BPE starts from single bytes. */
+    for (size_t i = 0; t->bpe && i < len; i++) {
+        int bid = t->byte_id[(unsigned char)text[i]];
+        sym[ns] = (struct symbol){i, 1, ns - 1, ns + 1, bid >= 0 ? bid : t->unk, bid >= 0};
+        ns++;
+    }
+    /* SentencePiece: whole UTF-8 characters (a lead byte and up to 3
+     * continuation bytes); a character not in the vocabulary becomes one
+     * symbol per byte. */
+    for (size_t i = 0; !t->bpe && i < len;) {
         size_t cl = 1;
         int id;
         while (i + cl < len && cl < 4 && ((unsigned char)text[i + cl] & 0xC0) == 0x80)
             cl++;
-        id = lookup(t, text + i, cl);
+        id = tok_lookup(t, text + i, cl);
         if (id >= 0 && t->kind[id] == PIECE_NORMAL) {
             sym[ns] = (struct symbol){i, cl, ns - 1, ns + 1, id, 1};
             ns++;
@@ -572,9 +581,16 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
     out = malloc((len + 3) * sizeof *out);
     if (out == NULL)
         return err_set(e, ERR_SYSTEM, "tokenizer: out of memory");
-    if (bos)
+    if (bos && t->add_bos)
         out[(*n)++] = t->bos;
-    if (len > 0) {
+    if (t->bpe) { /* pre-tokenizer fragments, each merged on its own; no dummy prefix */
+        for (size_t off = 0; off < len;) {
+            size_t fl = tok_bpe_fragment(t, text + off, len - off);
+            if (encode_span(t, text + off, fl, out, n) < 0)
+                goto oom;
+            off += fl;
+        }
+    } else if (len > 0) {
         /* The dummy prefix: SentencePiece sees " text". */
         buf = malloc(len + 1);
         if (buf == NULL)
@@ -619,9 +635,9 @@ const char *tokenizer_piece(const struct tokenizer *t, int prev, int id, size_t 
         *len = 1;
         return (const char *)&bytes[t->byte[id]];
     }
-    s = piece_of(t, id);
+    s = tok_piece_of(t, id);
     *len = t->len[id];
-    if (prev == t->bos && *len > 0 && s[0] == ' ') {
+    if (prev == t->bos && *len > 0 && s[0] == ' ' && !t->bpe) {
         s++;
         (*len)--;
     }

@@ -32,15 +32,33 @@ struct tokenizer *tokenizer_from_arrays(int vocab_size, const char *const *piece
                                         struct err *e);
 void tokenizer_free(struct tokenizer *t);
 
+/* Byte-level BPE (GPT-2 style: GGUF tokenizer.ggml.model "gpt2") from GGUF
+ * arrays: the pieces in GPT-2's byte-to-unicode spelling, TYPES as in
+ * tokenizer_from_arrays, MERGES "left right" in rank order (lowest first),
+ * PRE the pre-tokenizer (tokenizer.ggml.pre: "default"/"gpt2" or "smollm";
+ * NULL: default), ADD_BOS whether prompts start with BOS.  No dummy prefix,
+ * no byte fallback: every byte is a piece of its own. */
+struct tokenizer *tokenizer_from_bpe(int vocab_size, const char *const *pieces, const size_t *lens, const int *types,
+                                     int n_merges, const char *const *merges, const size_t *merge_lens,
+                                     const char *pre, int bos_id, int eos_id, int add_bos, struct err *e);
+
+/* Set whether tokenizer_encode puts BOS first when asked (GGUF
+ * tokenizer.ggml.add_bos_token). */
+void tokenizer_set_add_bos(struct tokenizer *t, int add_bos);
+
 int tokenizer_vocab_size(const struct tokenizer *t);
+/* Does tokenizer_encode put BOS first when asked (1 for tokenizer.bin and
+ * SentencePiece GGUF unless tokenizer.ggml.add_bos_token says otherwise)? */
+int tokenizer_adds_bos(const struct tokenizer *t);
 int tokenizer_bos(const struct tokenizer *t);
 int tokenizer_eos(const struct tokenizer *t);
 /* Look up a piece exactly ("<|im_end|>"); -1 if absent. */
 int tokenizer_find(const struct tokenizer *t, const char *piece);
 
 /* Encode LEN bytes of TEXT (any bytes; invalid UTF-8 falls back to byte
- * tokens) into a new array *IDS of *N ids, with BOS first when BOS is set and
- * EOS last when EOS is set.  Returns 0, or -1 on allocation failure. */
+ * tokens) into a new array *IDS of *N ids, with BOS first when BOS is set
+ * (and the vocabulary uses one: tokenizer_adds_bos) and EOS last when EOS is
+ * set.  Returns 0, or -1 on allocation failure. */
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, int bos, int eos, int **ids,
                      int *n, struct err *e);
 

@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "server/model.h"
 #include "server/tokenizer.h"
 
@@ -1138,8 +1140,13 @@ START_TEST(test_gguf_hostile_fields)
         ck_assert_str_eq(m.chat_template, "<|im_start|>");
         model_free(&m);
         free(b.p);
-        /* Another tokenizer model: loads, without a tokenizer. */
+        /* A byte-level BPE needs its merges. */
         gtok.model = "gpt2";
+        b = gguf_bytes(&f, G_TOKENIZER);
+        expect_refused(b.p, b.n, "tokenizer.ggml.merges (a byte-level BPE needs it) is missing");
+        free(b.p);
+        /* Another tokenizer model: loads, without a tokenizer. */
+        gtok.model = "t5";
         b = gguf_bytes(&f, G_TOKENIZER);
         ck_assert_msg(load_bytes(&m, b.p, b.n, NULL, &e) == 0, "%s", e.msg);
         ck_assert_ptr_eq(m.tokenizer, NULL);
@@ -1176,6 +1183,120 @@ START_TEST(test_gguf_hostile_fields)
 }
 END_TEST
 
+
+/* A byte-level BPE (GPT-2 style, as SmolLM's) in a GGUF file: the ids Hugging
+ * Face's tokenizers library gives for a set of texts (tests/bpe_reference.py
+ * trains the vocabulary and writes both). */
+START_TEST(test_gguf_bpe_tokenizer)
+{
+    static const char *const pres[] = {"smollm", "gpt2"};
+    const char *src = getenv("top_srcdir");
+    struct err e = {0};
+
+    for (size_t p = 0; p < 2; p++) {
+        char path[256], txt[256], line[8192];
+        struct model m;
+        FILE *f;
+        int lines = 0;
+
+        /* The vocabulary and the reference ids come from tests/bpe_reference.py. */
+        {
+            const char *py = getenv("PYTHON3");
+            char cmd[4096];
+            int rc;
+            if (py == NULL || *py == '\0') {
+                fprintf(stderr, "check_model: SKIP BPE test: PYTHON3 is not set\n");
+                return;
+            }
+            if (gguf_dir[0] == '\0') {
+                snprintf(gguf_dir, sizeof gguf_dir, "/tmp/check_model_gguf_XXXXXX");
+                ck_assert_ptr_ne(mkdtemp(gguf_dir), NULL);
+            }
+            gguf_path(path, sizeof path, "bpe.gguf");
+            gguf_path(txt, sizeof txt, "bpe.txt");
+            snprintf(cmd, sizeof cmd, "'%s' '%s/tests/bpe_reference.py' '%s' '%s' --pre %s --corpus '%s/README.md' "
+                                      "'%s/docs/ARCHITECTURE.md'",
+                     py, src ? src : "..", path, txt, pres[p], src ? src : "..", src ? src : "..");
+            rc = system(cmd);
+            if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
+                fprintf(stderr, "check_model: SKIP BPE test: the tokenizers or gguf module is missing\n");
+                gguf_cleanup();
+                return;
+            }
+            ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s failed", cmd);
+        }
+        ck_assert_msg(model_load(&m, path, NULL, &e) == 0, "%s", e.msg);
+        ck_assert_ptr_ne(m.tokenizer, NULL);
+        ck_assert_int_eq(tokenizer_adds_bos(m.tokenizer), 0);
+        ck_assert_int_ge(tokenizer_find(m.tokenizer, "<|im_start|>"), 0);
+        f = fopen(txt, "r");
+        ck_assert_ptr_ne(f, NULL);
+        while (fgets(line, sizeof line, f) != NULL) {
+            char *tab = strchr(line, '\t');
+            json_t *js;
+            json_error_t jerr;
+            const char *text;
+            size_t text_len;
+            int want[1024], nw = 0, *ids, n;
+            char *q;
+            ck_assert_ptr_ne(tab, NULL);
+            *tab = '\0';
+            for (q = line; *q != '\0';) {
+                long v = strtol(q, &q, 10);
+                want[nw++] = (int)v;
+                while (*q == ' ')
+                    q++;
+            }
+            js = json_loads(tab + 1, JSON_DECODE_ANY, &jerr);
+            ck_assert_ptr_ne(js, NULL);
+            text = json_string_value(js);
+            text_len = json_string_length(js);
+            ck_assert_int_eq(tokenizer_encode(m.tokenizer, text, text_len, 1, 0, &ids, &n, &e), 0);
+            if (n != nw || memcmp(ids, want, (size_t)n * sizeof *ids) != 0) {
+                fprintf(stderr, "%s: '%s':\n want", pres[p], text);
+                for (int i = 0; i < nw; i++)
+                    fprintf(stderr, " %d", want[i]);
+                fprintf(stderr, "\n got ");
+                for (int i = 0; i < n; i++)
+                    fprintf(stderr, " %d", ids[i]);
+                fprintf(stderr, "\n");
+                ck_abort_msg("%s: ids differ from Hugging Face's for %s", pres[p], tab + 1);
+            }
+            /* Decoding gives the text back. */
+            {
+                struct detok d;
+                char out[4096], piece[512];
+                size_t len = 0;
+                detok_init(&d, m.tokenizer);
+                for (int i = 0; i < n; i++) {
+                    size_t k = detok_push(&d, ids[i], piece, sizeof piece);
+                    memcpy(out + len, piece, k);
+                    len += k;
+                }
+                len += detok_flush(&d, out + len, sizeof out - len);
+                ck_assert_uint_eq(len, text_len);
+                ck_assert(memcmp(out, text, len) == 0);
+            }
+            free(ids);
+            json_decref(js);
+            lines++;
+        }
+        fclose(f);
+        ck_assert_int_ge(lines, 15);
+        /* ChatML with the vocabulary's special tokens and no BOS. */
+        {
+            struct chat_message msg[] = {{"user", "hi"}};
+            int *ids, n;
+            ck_assert_int_eq(chat_encode(m.tokenizer, CHAT_TEMPLATE_CHATML, msg, 1, &ids, &n, &e), 0);
+            ck_assert_int_eq(ids[0], tokenizer_find(m.tokenizer, "<|im_start|>"));
+            free(ids);
+        }
+        model_free(&m);
+        gguf_cleanup();
+    }
+}
+END_TEST
+
 static Suite *suite_model(void)
 {
     Suite *s = suite_create("model");
@@ -1196,6 +1317,7 @@ static Suite *suite_model(void)
     tcase_add_test(tc, test_gguf_tokenizer);
     tcase_add_test(tc, test_gguf_refused);
     tcase_add_test(tc, test_gguf_hostile_fields);
+    tcase_add_test(tc, test_gguf_bpe_tokenizer);
     suite_add_tcase(s, tc);
     return s;
 }

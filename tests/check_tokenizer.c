@@ -671,6 +671,140 @@ START_TEST(test_lossless)
 }
 END_TEST
 
+
+/* ---- byte-level BPE ---------------------------------------------------------------- */
+
+/* Append the UTF-8 of code point CP to S; returns the new length. */
+static size_t put_utf8(char *s, size_t n, unsigned cp)
+{
+    if (cp < 0x80) {
+        s[n++] = (char)cp;
+    } else {
+        s[n++] = (char)(0xC0 | (cp >> 6));
+        s[n++] = (char)(0x80 | (cp & 0x3F));
+    }
+    return n;
+}
+
+/* A byte-level vocabulary: the 256 bytes in GPT-2's spelling, then "ab",
+ * "abc", "Ġa" and a control token; merges "a b", "ab c", "Ġ a" (EXTRA
+ * replaces the last merge when set). */
+static struct tokenizer *small_bpe(const char *pre, const char *extra_merge, int drop_byte, struct err *e)
+{
+    static char store[256][4];
+    const char *pieces[261];
+    size_t lens[261];
+    int types[261], next = 256, n = 0;
+    const char *merges[3] = {"a b", "ab c", "\xC4\xA0 a"};
+    size_t mlens[3];
+
+    for (int b = 0; b < 256; b++) {
+        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        unsigned cp = printable ? (unsigned)b : (unsigned)next++;
+        if (b == drop_byte)
+            continue;
+        lens[n] = put_utf8(store[b], 0, cp);
+        pieces[n] = store[b];
+        types[n++] = 1;
+    }
+    pieces[n] = "ab", lens[n] = 2, types[n++] = 1;
+    pieces[n] = "abc", lens[n] = 3, types[n++] = 1;
+    pieces[n] = "\xC4\xA0" "a", lens[n] = 3, types[n++] = 1;
+    pieces[n] = "<|end|>", lens[n] = 7, types[n++] = 3;
+    if (extra_merge != NULL)
+        merges[2] = extra_merge;
+    for (int i = 0; i < 3; i++)
+        mlens[i] = strlen(merges[i]);
+    return tokenizer_from_bpe(n, pieces, lens, types, 3, merges, mlens, pre, n - 1, n - 1, 0, e);
+}
+
+START_TEST(test_bpe_small)
+{
+    struct err e = {0};
+    struct tokenizer *t = small_bpe("gpt2", NULL, -1, &e);
+    int a, ab, abc, sp_a, sp;
+
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    a = tokenizer_find(t, "a");
+    ab = tokenizer_find(t, "ab");
+    abc = tokenizer_find(t, "abc");
+    sp_a = tokenizer_find(t, " a"); /* "Ġa" is stored as its bytes */
+    sp = tokenizer_find(t, " ");
+    ck_assert(a >= 0 && ab >= 0 && abc >= 0 && sp_a >= 0 && sp >= 0);
+    ck_assert_int_eq(tokenizer_adds_bos(t), 0);
+    /* "abc abc": fragments "abc" and " abc"; in the second, "Ġ a" (rank 2)
+     * loses to "a b" (rank 0), then "ab c": Ġ + abc. No BOS, no dummy prefix. */
+    {
+        int want[] = {abc, sp, abc};
+        expect_ids(t, "abc abc", want, 3);
+    }
+    {
+        int want[] = {sp_a};
+        expect_ids(t, " a", want, 1);
+    }
+    /* Digits alone only with the smollm pre-tokenizer. */
+    {
+        int *ids, n;
+        ck_assert_int_eq(tokenizer_encode(t, "x12", 3, 1, 0, &ids, &n, &e), 0);
+        ck_assert_int_eq(n, 3);
+        free(ids);
+    }
+    /* Any bytes encode losslessly; decoding keeps the leading space. */
+    {
+        size_t len;
+        const char *p = tokenizer_piece(t, tokenizer_bos(t), sp_a, &len);
+        ck_assert_uint_eq(len, 2);
+        ck_assert(memcmp(p, " a", 2) == 0);
+        p = tokenizer_piece(t, -1, tokenizer_find(t, "<|end|>"), &len);
+        ck_assert_uint_eq(len, 0);
+    }
+    {
+        char text[64], joined[256];
+        unsigned seed = 5;
+        for (int trial = 0; trial < 500; trial++) {
+            size_t n = (size_t)(trial % 40), jl = 0;
+            int *ids, k;
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                text[i] = trial % 2 ? "ab c\n1'"[(seed >> 16) % 7] : (char)(seed >> 16);
+            }
+            ck_assert_int_eq(tokenizer_encode(t, text, n, 0, 0, &ids, &k, &e), 0);
+            for (int i = 0; i < k; i++) {
+                size_t pl;
+                const char *p = tokenizer_piece(t, -1, ids[i], &pl);
+                memcpy(joined + jl, p, pl);
+                jl += pl;
+            }
+            ck_assert_uint_eq(jl, n);
+            ck_assert(memcmp(joined, text, n) == 0);
+            free(ids);
+        }
+    }
+    tokenizer_free(t);
+    t = small_bpe("smollm", NULL, -1, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    {
+        int *ids, n;
+        ck_assert_int_eq(tokenizer_encode(t, "x12", 3, 0, 0, &ids, &n, &e), 0);
+        ck_assert_int_eq(n, 3);
+        free(ids);
+    }
+    tokenizer_free(t);
+    /* Refused: a merge without its space, a missing byte, an unknown pre-tokenizer. */
+    ck_assert(small_bpe("gpt2", "ab", -1, &e) == NULL);
+    ck_assert_msg(strstr(e.msg, "merge 2 is not \"left right\"") != NULL, "%s", e.msg);
+    ck_assert(small_bpe("gpt2", " ab", -1, &e) == NULL);
+    ck_assert(small_bpe("gpt2", NULL, 0x41, &e) == NULL);
+    ck_assert_msg(strstr(e.msg, "no piece for the byte 0x41") != NULL, "%s", e.msg);
+    ck_assert(small_bpe("llama3", NULL, -1, &e) == NULL);
+    ck_assert_msg(strstr(e.msg, "pre-tokenizer 'llama3' is not supported") != NULL, "%s", e.msg);
+    /* A merge of pieces the vocabulary lacks is skipped, not an error. */
+    t = small_bpe(NULL, "x y", -1, &e);
+    ck_assert_msg(t != NULL, "%s", e.msg);
+    tokenizer_free(t);
+}
+END_TEST
+
 static Suite *suite_tokenizer(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -687,6 +821,7 @@ static Suite *suite_tokenizer(void)
     tcase_add_test(tc, test_chat_llama2);
     tcase_add_test(tc, test_chat_chatml);
     tcase_add_test(tc, test_lossless);
+    tcase_add_test(tc, test_bpe_small);
     suite_add_tcase(s, tc);
     return s;
 }
