@@ -564,6 +564,102 @@ START_TEST(test_bad_requests)
 }
 END_TEST
 
+/* ---- many threads at once ------------------------------------------------------------------------------ */
+
+#define STRESS_THREADS 4
+#define STRESS_REQS 12
+
+struct stress_arg {
+    struct engine *eng;
+    int seed;
+    int refused;
+    struct collect out[STRESS_REQS];
+    int max_tokens[STRESS_REQS];
+    int submitted[STRESS_REQS];
+};
+
+/* Submit requests of assorted lengths, cancelling some at once, some
+ * later, from one of several threads. */
+static void *stress_thread(void *p)
+{
+    struct stress_arg *a = p;
+    uint64_t ids[STRESS_REQS];
+    int prompt[40];
+
+    for (int i = 0; i < STRESS_REQS; i++) {
+        struct engine_params par = {.temperature = 0.7f, .top_p = 0.9f, .seed = (uint64_t)(a->seed * 100 + i),
+                                    .max_tokens = 1 + (a->seed * 7 + i * 5) % 30, .ignore_eos = i % 2};
+        int n = 1 + (a->seed * 11 + i * 13) % 40;
+        struct err e = {0};
+
+        for (int j = 0; j < n; j++)
+            prompt[j] = (j * 17 + i + a->seed) % 300;
+        collect_init(&a->out[i]);
+        a->max_tokens[i] = par.max_tokens;
+        if (engine_submit(a->eng, prompt, n, &par, on_event, &a->out[i], &ids[i], &e) == 0) {
+            a->submitted[i] = 1;
+            if (i % 4 == 1)
+                engine_cancel(a->eng, ids[i]);
+        } else {
+            a->refused++;
+        }
+        if (i % 4 == 3 && a->submitted[i - 2]) {
+            nanosleep(&(struct timespec){0, 200000}, NULL);
+            engine_cancel(a->eng, ids[i - 2]);
+        }
+    }
+    for (int i = 0; i < STRESS_REQS; i++)
+        if (a->submitted[i])
+            collect_wait(&a->out[i]);
+    return NULL;
+}
+
+START_TEST(test_concurrent_submitters)
+{
+    struct model m = {0};
+    struct engine *eng;
+    struct engine_opts o = {.max_batch = 6, .max_queue = 16, .kv_block_tokens = 8, .prefill_chunk = 8};
+    struct engine_stats st;
+    static struct stress_arg args[STRESS_THREADS];
+    pthread_t th[STRESS_THREADS];
+    uint64_t completion = 0;
+
+    load(&m, SMALL_MODEL);
+    o.kv_cache_bytes = 20 * kv_cache_block_bytes(m.cfg.n_layers, m.cfg.n_kv_heads * m.cfg.head_dim, 8);
+    eng = engine_for(&m, &o);
+    for (int t = 0; t < STRESS_THREADS; t++) {
+        memset(&args[t], 0, sizeof args[t]);
+        args[t].eng = eng;
+        args[t].seed = t + 1;
+        ck_assert_int_eq(pthread_create(&th[t], NULL, stress_thread, &args[t]), 0);
+    }
+    for (int t = 0; t < STRESS_THREADS; t++)
+        pthread_join(th[t], NULL);
+    wait_idle(eng, &st);
+    for (int t = 0; t < STRESS_THREADS; t++) {
+        for (int i = 0; i < STRESS_REQS; i++) {
+            struct collect *c = &args[t].out[i];
+
+            if (args[t].submitted[i]) {
+                ck_assert_int_eq(c->n_final, 1);
+                ck_assert_int_eq(c->n_after_final, 0);
+                ck_assert_int_le(c->n, args[t].max_tokens[i]);
+                ck_assert_int_eq(c->fin.completion_tokens, c->n);
+                if (c->fin.finish == ENGINE_FINISH_LENGTH)
+                    ck_assert_int_eq(c->n, args[t].max_tokens[i]);
+                if (c->fin.finish != ENGINE_FINISH_CANCELLED)
+                    completion += (uint64_t)c->n;
+            }
+            collect_destroy(c);
+        }
+    }
+    ck_assert(st.kv_usage == 0.0);
+    ck_assert_uint_ge(st.generated_tokens, completion);
+    engine_destroy(eng);
+    model_free(&m);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -577,6 +673,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_cancel);
     tcase_add_test(tc, test_queue_bound_and_shutdown);
     tcase_add_test(tc, test_bad_requests);
+    tcase_add_test(tc, test_concurrent_submitters);
     suite_add_tcase(s, tc);
     return s;
 }
