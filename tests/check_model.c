@@ -1292,6 +1292,37 @@ START_TEST(test_gguf_bpe_tokenizer)
             free(ids);
         }
         model_free(&m);
+        /* Corrupted metadata (tokens, merges, types): refused or loaded, never a crash. */
+        if (p == 0) {
+            FILE *g = fopen(path, "rb");
+            unsigned char *bytes, *c;
+            long nb;
+            unsigned seed = 4242;
+            ck_assert_ptr_ne(g, NULL);
+            fseek(g, 0, SEEK_END);
+            nb = ftell(g);
+            fseek(g, 0, SEEK_SET);
+            bytes = malloc((size_t)nb);
+            c = malloc((size_t)nb);
+            ck_assert_int_eq((long)fread(bytes, 1, (size_t)nb, g), nb);
+            fclose(g);
+            for (int trial = 0; trial < 150; trial++) {
+                memcpy(c, bytes, (size_t)nb);
+                for (int k = 0; k < 1 + trial % 4; k++) {
+                    seed = seed * 1103515245u + 12345u;
+                    c[24 + (seed >> 8) % (unsigned)(nb / 2)] = (unsigned char)(seed >> 20);
+                }
+                if (load_bytes(&m, c, (size_t)nb, NULL, &e) == 0 && m.tokenizer != NULL) {
+                    const char *text = "Hello 123 wor\xC3\xA9ld\n";
+                    int *ids, n;
+                    ck_assert_int_eq(tokenizer_encode(m.tokenizer, text, strlen(text), 1, 1, &ids, &n, &e), 0);
+                    free(ids);
+                }
+                model_free(&m);
+            }
+            free(bytes);
+            free(c);
+        }
         gguf_cleanup();
     }
 }
