@@ -631,6 +631,7 @@ END_TEST
 /* ---- GGUF, written by the official gguf package ------------------------------------------ */
 
 static char gguf_dir[64];
+static void gguf_cleanup(void);
 
 /* Run tests/gguf_write.py OUT ARGS into gguf_dir; 0 ok, 77 skip, else fail. */
 static int gguf_write(const char *out, const char *args)
@@ -651,6 +652,7 @@ static int gguf_write(const char *out, const char *args)
     rc = system(cmd);
     if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
         fprintf(stderr, "check_model: SKIP GGUF tests: the gguf Python module is missing (scripts/setup.sh)\n");
+        gguf_cleanup();
         return 77;
     }
     ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s failed", cmd);
