@@ -604,7 +604,10 @@ char *api_format_chunk(enum api_kind kind, const char *id, long created, const c
 
 static json_t *error_json(const struct api_error *ae)
 {
-    return json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", ae->message, "type",
+    /* the message may quote what a client sent (a path, a model name cut
+     * short): api_json_text keeps it valid UTF-8 */
+    return json_pack("{s:{s:o,s:s,s:o,s:o}}", "error", "message", api_json_text(ae->message, strlen(ae->message)),
+                     "type",
                      ae->type != NULL ? ae->type : "server_error", "param",
                      ae->param[0] != '\0' ? json_string(ae->param) : json_null(), "code",
                      ae->code != NULL ? json_string(ae->code) : json_null());

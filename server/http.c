@@ -409,8 +409,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         int ret = first_call(r, method, &done);
         return done ? (enum MHD_Result)ret : MHD_YES;
     }
-    if (r->status != 0 && r->gen == NULL)
-        return MHD_YES; /* answered already; MHD discards the rest */
+    if (r->status != 0 && r->gen == NULL) {
+        *upload_data_size = 0; /* answered already: the rest of the body is dropped */
+        return MHD_YES;
+    }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;

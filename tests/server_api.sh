@@ -83,6 +83,10 @@ st=$(curl -s -o "$tmp/body" -w '%{http_code}' "$url/v1/nothing")
 check "unknown path: 404 in OpenAI's shape" sh -c "[ $st = 404 ] && grep -q not_found $tmp/body"
 st=$(curl -s -o "$tmp/body" -w '%{http_code}' "$url/v1/chat/completions")
 check "GET on a POST endpoint: 405" [ "$st" = 405 ]
+st=$(curl -s -o "$tmp/body" -w '%{http_code}' "$url/%FF%FE%00x")
+check "a path that is not UTF-8: 404, still valid JSON" sh -c "[ $st = 404 ] && python3 -m json.tool $tmp/body >/dev/null"
+st=$(post $A /v1/completions "{\"prompt\":\"x\",\"model\":\"$(head -c 199 /dev/zero | tr '\0' 'a')éé\"}")
+check "a long model name cut in its error message: valid JSON" sh -c "[ $st = 404 ] && python3 -m json.tool $tmp/body >/dev/null"
 
 # 10 MB bodies: with a Content-Length (refused before reading) and chunked
 head -c 10485760 /dev/zero | tr '\0' ' ' >"$tmp/big"
