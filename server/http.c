@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ==== start, run, drain ================================================================ */
 
+/* libmicrohttpd's own messages (mostly clients that went away mid-answer)
+ * at debug level, in the tree's log format. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+    (void)cls;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_debug("http: %s", msg);
+}
+
 int server_start(struct server *srv, struct err *e)
 {
     struct sockaddr_in addr;
@@ -509,7 +525,8 @@ int server_start(struct server *srv, struct err *e)
         (unsigned)(srv->opts.http_threads > 1 ? srv->opts.http_threads : 0), MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)srv->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(srv->opts.idle_timeout_s > 0 ? ceil(srv->opts.idle_timeout_s) : 0),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (srv->daemon == NULL)
         return err_set(e, ERR_SYSTEM, "cannot listen on %s:%d (in use, or not permitted)", srv->opts.host,
                        srv->opts.port);
