@@ -139,19 +139,24 @@ double bench_step_prefill_s(struct bench_step *b, int n, int repeat)
 static void model_usage(FILE *f)
 {
     fprintf(f,
-            "usage: llmbench model [--model M] [--threads N] [--repeat R] [--context C] [--prefill P]\n"
-            "                      [--batch B] [--roofline FILE] [--json FILE]\n"
+            "usage: llmbench model [--model M] [--threads N] [--rounds R] [--repeat S] [--context C]\n"
+            "                      [--prefill P] [--batch B] [--roofline FILE] [--json FILE]\n"
             "\n"
             "Time the forward pass of llmserve's model on this machine against the engine's\n"
             "targets, each a ratio to a baseline measured in the same run:\n"
             "  decode f32   single-stream tokens/s / (GB/s measured here / weight bytes)  >= 0.9\n"
             "  decode q8    tokens/s with int8 weights / f32 tokens/s                    >= 3\n"
             "  batch B      aggregate tokens/s of B sequences / single-stream            >= 8\n"
-            "  prefill P    seconds per token decoding / prefilling P tokens at once     >= 20\n"
+            "  prefill P    tokens/s prefilling P tokens at once / decoding              >= 20\n"
+            "The figures are measured in R interleaved rounds (bandwidth, f32 decode, q8\n"
+            "decode, batch, prefill; a round's decode figures the median of S steps), so a\n"
+            "busy neighbour slows a figure and its baseline alike.  Printed: the median over\n"
+            "rounds of each figure and of each ratio, and the ratio of the best rounds.\n"
             "\n"
             "  --model M      a checkpoint or synthetic:NAME (default synthetic:stories110M)\n"
             "  --threads N    kernel threads (default: all cores)\n"
-            "  --repeat R     timed runs per figure, the median reported (default 5)\n"
+            "  --rounds R     interleaved rounds (default 5)\n"
+            "  --repeat S     timed decode steps per round and figure (default 5)\n"
             "  --context C    tokens already in the cache when decoding (default 128)\n"
             "  --prefill P    prompt tokens prefilled in one step (default 512)\n"
             "  --batch B      sequences decoded together (default 16)\n"
@@ -159,24 +164,57 @@ static void model_usage(FILE *f)
             "  --json FILE    write the figures as JSON\n");
 }
 
+#define MODEL_MAX_ROUNDS 100
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(const double *v, int n)
+{
+    double s[MODEL_MAX_ROUNDS];
+
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_dbl);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static double max_of(const double *v, int n)
+{
+    double m = v[0];
+
+    for (int i = 1; i < n; i++)
+        if (v[i] > m)
+            m = v[i];
+    return m;
+}
+
 static int bench_model_exec(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},   {"threads", required_argument, NULL, 't'},
-        {"repeat", required_argument, NULL, 'r'},  {"context", required_argument, NULL, 'c'},
-        {"prefill", required_argument, NULL, 'p'}, {"batch", required_argument, NULL, 'b'},
-        {"roofline", required_argument, NULL, 'R'}, {"json", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"repeat", required_argument, NULL, 'r'},  {"rounds", required_argument, NULL, 'n'},
+        {"context", required_argument, NULL, 'c'}, {"prefill", required_argument, NULL, 'p'},
+        {"batch", required_argument, NULL, 'b'},   {"roofline", required_argument, NULL, 'R'},
+        {"json", required_argument, NULL, 'j'},    {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    static const char *const cols[] = {"figure", "value", "baseline", "ratio", "target", "met"};
+    static const char *const cols[] = {"figure", "value", "baseline", "ratio", "best ratio", "target", "met"};
     const char *model = "synthetic:stories110M", *roof_file = NULL, *json_file = NULL;
-    long threads = bench_cores(), repeat = 5, ctx = 128, prefill = 512, batch = 16;
+    long threads = bench_cores(), repeat = 5, rounds = 5, ctx = 128, prefill = 512, batch = 16;
     struct bench_roofline roof;
     struct bench_step b32 = {0}, b8 = {0};
     struct bench_table *table = NULL;
     json_t *doc = NULL;
     struct err e = {0};
-    double f32_s, q8_s, batch_s, prefill_s, roof_tps, wbytes;
+    /* per round, in tokens/s (bandwidth: the roofline's tokens/s) */
+    double roof_tps[MODEL_MAX_ROUNDS], f32_tps[MODEL_MAX_ROUNDS], q8_tps[MODEL_MAX_ROUNDS];
+    double batch_tps[MODEL_MAX_ROUNDS], prefill_tps[MODEL_MAX_ROUNDS], bw[MODEL_MAX_ROUNDS];
+    double wbytes;
+    size_t roof_bytes;
     int c, rc = 1;
 
     optind = 1;
@@ -190,6 +228,10 @@ static int bench_model_exec(int argc, char **argv)
             break;
         case 'r':
             if (bench_parse_int("--repeat", optarg, 1, 1000, &repeat, &e) != 0)
+                return bench_fail(&e);
+            break;
+        case 'n':
+            if (bench_parse_int("--rounds", optarg, 1, MODEL_MAX_ROUNDS, &rounds, &e) != 0)
                 return bench_fail(&e);
             break;
         case 'c':
@@ -217,10 +259,12 @@ static int bench_model_exec(int argc, char **argv)
         return 2;
     }
     kn_set_threads((int)threads);
-    if (bench_roofline_get(roof_file, (int)threads, &roof, &e) != 0)
+    if (roof_file != NULL && bench_roofline_load(roof_file, (int)threads, &roof, &e) != 0)
         return bench_fail(&e);
+    roof_bytes = 4 * bench_llc_bytes() * (size_t)threads;
+    if (roof_bytes < ((size_t)256 << 20))
+        roof_bytes = (size_t)256 << 20;
 
-    /* f32: single stream, batch, prefill */
     if (bench_step_open(&b32, model, 0, (int)batch, (int)prefill, &e) < 0)
         goto out;
     if (prefill > b32.m->cfg.seq_len || ctx > b32.m->cfg.seq_len) {
@@ -228,19 +272,24 @@ static int bench_model_exec(int argc, char **argv)
                 b32.m->cfg.seq_len);
         goto out;
     }
-    wbytes = (double)b32.m->weight_bytes;
-    roof_tps = roof.bandwidth_gbs * 1e9 / wbytes;
-    f32_s = bench_step_decode_s(&b32, 1, (int)ctx, (int)repeat);
-    batch_s = bench_step_decode_s(&b32, (int)batch, (int)ctx, (int)repeat);
-    prefill_s = bench_step_prefill_s(&b32, (int)prefill, (int)(repeat < 3 ? repeat : 3));
-    bench_step_close(&b32);
-
-    /* q8 */
     if (bench_step_open(&b8, model, 1, 1, 1, &e) < 0)
         goto out;
-    q8_s = bench_step_decode_s(&b8, 1, (int)ctx, (int)repeat);
+    wbytes = (double)b32.m->weight_bytes;
 
-    table = bench_table_new(6, cols);
+    for (int r = 0; r < rounds; r++) {
+        if (roof_file == NULL && bench_roofline_measure((int)threads, roof_bytes, 1, &roof, &e) != 0)
+            goto out;
+        bw[r] = roof.bandwidth_gbs;
+        roof_tps[r] = roof.bandwidth_gbs * 1e9 / wbytes;
+        f32_tps[r] = 1.0 / bench_step_decode_s(&b32, 1, (int)ctx, (int)repeat);
+        q8_tps[r] = 1.0 / bench_step_decode_s(&b8, 1, (int)ctx, (int)repeat);
+        batch_tps[r] = batch / bench_step_decode_s(&b32, (int)batch, (int)ctx, (int)repeat);
+        prefill_tps[r] = prefill / bench_step_prefill_s(&b32, (int)prefill, 1);
+        log_info("round %d: %.1f GB/s, f32 %.1f, q8 %.1f, batch %.1f, prefill %.1f tok/s", r + 1, bw[r],
+                 f32_tps[r], q8_tps[r], batch_tps[r], prefill_tps[r]);
+    }
+
+    table = bench_table_new(7, cols);
     doc = bench_json_doc("model", (int)threads);
     if (table == NULL || doc == NULL) {
         err_set(&e, ERR_SYSTEM, "out of memory");
@@ -248,47 +297,51 @@ static int bench_model_exec(int argc, char **argv)
     }
     {
         struct {
-            const char *figure;
-            double value, baseline, target;
-            const char *unit;
+            char figure[64];
+            const double *value, *baseline;
+            double target;
         } rows[4] = {
-            {"decode f32 tok/s vs roofline", 1.0 / f32_s, roof_tps, 0.9, "tok/s"},
-            {"decode q8 tok/s vs f32", 1.0 / q8_s, 1.0 / f32_s, 3.0, "tok/s"},
-            {"batch tok/s vs single", batch / batch_s, 1.0 / f32_s, 8.0, "tok/s"},
-            {"prefill tok/s vs decode", prefill / prefill_s, 1.0 / f32_s, 20.0, "tok/s"},
+            {"decode f32 tok/s vs roofline", f32_tps, roof_tps, 0.9},
+            {"decode q8 tok/s vs f32", q8_tps, f32_tps, 3.0},
+            {"", batch_tps, f32_tps, 8.0},
+            {"", prefill_tps, f32_tps, 20.0},
         };
-        char name[64];
 
+        snprintf(rows[2].figure, sizeof rows[2].figure, "batch %ld tok/s vs single", batch);
+        snprintf(rows[3].figure, sizeof rows[3].figure, "prefill %ld tok/s vs decode", prefill);
         for (int i = 0; i < 4; i++) {
-            double ratio = rows[i].value / rows[i].baseline;
+            double ratios[MODEL_MAX_ROUNDS], ratio, best;
 
-            if (i == 2)
-                snprintf(name, sizeof name, "batch %ld tok/s vs single", batch);
-            else if (i == 3)
-                snprintf(name, sizeof name, "prefill %ld tok/s vs decode", prefill);
-            else
-                snprintf(name, sizeof name, "%s", rows[i].figure);
+            for (int r = 0; r < rounds; r++)
+                ratios[r] = rows[i].value[r] / rows[i].baseline[r];
+            ratio = median_of(ratios, (int)rounds);
+            best = max_of(rows[i].value, (int)rounds) / max_of(rows[i].baseline, (int)rounds);
             bench_table_row(table);
-            bench_table_cell(table, "%s", name);
-            bench_table_cell(table, "%.1f", rows[i].value);
-            bench_table_cell(table, "%.1f", rows[i].baseline);
+            bench_table_cell(table, "%s", rows[i].figure);
+            bench_table_cell(table, "%.1f", median_of(rows[i].value, (int)rounds));
+            bench_table_cell(table, "%.1f", median_of(rows[i].baseline, (int)rounds));
             bench_table_cell(table, "%.2f", ratio);
+            bench_table_cell(table, "%.2f", best);
             bench_table_cell(table, "%.1f", rows[i].target);
             bench_table_cell(table, "%s", ratio >= rows[i].target ? "yes" : "no");
             json_array_append_new(json_object_get(doc, "results"),
-                                  json_pack("{s:s, s:o, s:o, s:o, s:f, s:b}", "figure", name, "value",
-                                            bench_json_num(rows[i].value), "baseline", bench_json_num(rows[i].baseline),
-                                            "ratio", bench_json_num(ratio), "target", rows[i].target, "met",
-                                            ratio >= rows[i].target));
+                                  json_pack("{s:s, s:o, s:o, s:o, s:o, s:f, s:b}", "figure", rows[i].figure,
+                                            "value", bench_json_num(median_of(rows[i].value, (int)rounds)),
+                                            "baseline", bench_json_num(median_of(rows[i].baseline, (int)rounds)),
+                                            "ratio", bench_json_num(ratio), "best_ratio", bench_json_num(best),
+                                            "target", rows[i].target, "met", ratio >= rows[i].target));
         }
     }
-    printf("model %s: %.1f MB of weights per token (f32), %.1f MB (q8); bandwidth %.1f GB/s on %ld threads\n",
-           model, wbytes / 1e6, (double)b8.m->weight_bytes / 1e6, roof.bandwidth_gbs, threads);
-    printf("decode at context %ld; medians of %ld runs\n", ctx, repeat);
+    printf("model %s: %.1f MB of weights per token (f32), %.1f MB (q8); %ld threads\n", model, wbytes / 1e6,
+           (double)b8.m->weight_bytes / 1e6, threads);
+    printf("bandwidth %.1f GB/s (median of rounds; best %.1f); decode at context %ld; %ld rounds of %ld steps\n",
+           median_of(bw, (int)rounds), max_of(bw, (int)rounds), ctx, rounds, repeat);
     bench_table_print(table, stdout);
     json_object_set_new(doc, "model", json_string(model));
-    json_object_set_new(doc, "bandwidth_gbs", bench_json_num(roof.bandwidth_gbs));
+    json_object_set_new(doc, "bandwidth_gbs", bench_json_num(median_of(bw, (int)rounds)));
     json_object_set_new(doc, "weight_bytes_f32", json_integer((json_int_t)wbytes));
+    json_object_set_new(doc, "weight_bytes_q8", json_integer((json_int_t)b8.m->weight_bytes));
+    json_object_set_new(doc, "rounds", json_integer(rounds));
     if (json_file != NULL && bench_json_write(json_file, doc, &e) != 0)
         goto out;
     rc = 0;

@@ -94,7 +94,7 @@ check "llmsim completed requests on it" grep -q '"completed"' "$tmp/sim/summary.
 echo '{"format": "llmscale-profile-v1", "kv_capacity_tokens": 10}' >"$tmp/profile.json"
 expect_fail "llmsim refuses a profile without tables (the check is real)" 2 "prefill" "$llmsim" run "$tmp/scenario.yaml" -o "$tmp/sim2" --no-report -q
 
-"$llmbench" model --model "$small" --repeat 1 --context 16 --prefill 32 --batch 4 --roofline "$tmp/roof.json" >"$tmp/m.out" 2>"$tmp/m.err"
+"$llmbench" model --model "$small" --rounds 2 --repeat 1 --context 16 --prefill 32 --batch 4 --roofline "$tmp/roof.json" >"$tmp/m.out" 2>"$tmp/m.err"
 status=$?
 check "model runs" test "$status" -eq 0
 check "model prints its four figures" sh -c "grep -q 'decode f32' '$tmp/m.out' && grep -q 'decode q8' '$tmp/m.out' &&
