@@ -5,7 +5,14 @@
  *
  * Shapes: x is (T, dim), the residual stream of the step's T tokens, in the
  * order of the sequences and of their tokens; q is (T, n_heads, head_dim),
- * k and v are (T, n_kv_heads, head_dim), hb is (T, hidden_dim). */
+ * k and v are (T, n_kv_heads, head_dim), hb is (T, hidden_dim).
+ *
+ * Threads: the matmuls and a long sequence's attention thread themselves.
+ * The per-token work (norms, RoPE, SwiGLU, residuals) of a large step and
+ * the decode attention of a batch's sequences are split here over the
+ * kernels' threads instead (the kernels called inside run on one thread, as
+ * OpenMP does not nest by default): one parallel region per layer rather
+ * than one per sequence. */
 #include "config.h"
 
 #include <assert.h>
@@ -13,6 +20,9 @@
 #include <string.h>
 
 #include "server/forward.h"
+
+/* Per-token work is split over threads from this many tokens on. */
+#define FORWARD_PAR_TOKENS 16
 
 struct forward {
     const struct model *m;
@@ -31,6 +41,9 @@ struct forward {
     float *hb2;    /* (T, hidden_dim) up */
     float *last;   /* (T, dim) final-normed last tokens of the sequences wanting logits */
     float *logits; /* (T, vocab) */
+    int *tok_seq;  /* (T) the sequence of each token of the step */
+    int *tok_pos;  /* (T) its position */
+    int *tok_first;/* (n_seqs) the step's first token of each sequence */
 };
 
 /* ---- build / free ------------------------------------------------------------ */
@@ -50,6 +63,9 @@ void forward_free(struct forward *f)
     free(f->hb2);
     free(f->last);
     free(f->logits);
+    free(f->tok_seq);
+    free(f->tok_pos);
+    free(f->tok_first);
     free(f);
 }
 
@@ -95,8 +111,12 @@ struct forward *forward_create(const struct model *m, struct kv_cache *kv, int m
     f->hb2 = forward_buf(max_tokens, c->hidden_dim);
     f->last = forward_buf(max_tokens, c->dim);
     f->logits = forward_buf(max_tokens, c->vocab_size);
+    f->tok_seq = malloc((size_t)max_tokens * sizeof *f->tok_seq);
+    f->tok_pos = malloc((size_t)max_tokens * sizeof *f->tok_pos);
+    f->tok_first = malloc((size_t)max_tokens * sizeof *f->tok_first);
     if (f->x == NULL || f->xb == NULL || f->xb2 == NULL || f->q == NULL || f->k == NULL || f->v == NULL ||
-        f->att == NULL || f->hb == NULL || f->hb2 == NULL || f->last == NULL || f->logits == NULL) {
+        f->att == NULL || f->hb == NULL || f->hb2 == NULL || f->last == NULL || f->logits == NULL ||
+        f->tok_seq == NULL || f->tok_pos == NULL || f->tok_first == NULL) {
         forward_free(f);
         err_set(e, ERR_SYSTEM, "forward pass: out of memory for %d tokens of scratch", max_tokens);
         return NULL;
@@ -114,59 +134,81 @@ int forward_max_tokens(const struct forward *f)
 /* out (T, n) = rmsnorm of each row of x (T, n) with weight w. */
 static void forward_rmsnorm_rows(float *out, const float *x, const float *w, int T, int n, float eps)
 {
+#pragma omp parallel for num_threads(kn_get_threads()) if (T >= FORWARD_PAR_TOKENS)
     for (int t = 0; t < T; t++)
         kn_rmsnorm(out + (size_t)t * n, x + (size_t)t * n, w, n, eps);
 }
 
 /* x (T, n) += y (T, n). */
-static void forward_residual(float *x, const float *y, size_t n)
+static void forward_residual(float *x, const float *y, int T, int n)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] += y[i];
+#pragma omp parallel for num_threads(kn_get_threads()) if (T >= FORWARD_PAR_TOKENS)
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < n; i++)
+            x[(size_t)t * n + i] += y[(size_t)t * n + i];
+}
+
+/* hb (T, n) = silu(hb) * hb2. */
+static void forward_swiglu_rows(float *hb, const float *hb2, int T, int n)
+{
+#pragma omp parallel for num_threads(kn_get_threads()) if (T >= FORWARD_PAR_TOKENS)
+    for (int t = 0; t < T; t++)
+        kn_swiglu(hb + (size_t)t * n, hb + (size_t)t * n, hb2 + (size_t)t * n, n);
 }
 
 /* RoPE on the step's queries and keys, then their keys and values into
  * layer L of the cache, each token at its own sequence's position. */
-static void forward_rope_and_cache(struct forward *f, const struct forward_seq *seqs, int n_seqs, int l)
+static void forward_rope_and_cache(struct forward *f, const struct forward_seq *seqs, int T, int l)
 {
     const struct model_config *c = &f->m->cfg;
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
-    int t = 0;
 
-    for (int s = 0; s < n_seqs; s++) {
-        for (int i = 0; i < seqs[s].n_tokens; i++, t++) {
-            int pos = seqs[s].pos0 + i;
-            float *q = f->q + (size_t)t * q_dim, *k = f->k + (size_t)t * kv_dim;
+#pragma omp parallel for num_threads(kn_get_threads()) if (T >= FORWARD_PAR_TOKENS)
+    for (int t = 0; t < T; t++) {
+        const struct kv_seq *kv = seqs[f->tok_seq[t]].kv;
+        int pos = f->tok_pos[t];
+        float *q = f->q + (size_t)t * q_dim, *k = f->k + (size_t)t * kv_dim;
 
-            kn_rope(q, c->n_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
-            kn_rope(k, c->n_kv_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
-            memcpy(kv_seq_k(f->kv, seqs[s].kv, l, pos), k, (size_t)kv_dim * sizeof(float));
-            memcpy(kv_seq_v(f->kv, seqs[s].kv, l, pos), f->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
-        }
+        kn_rope(q, c->n_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
+        kn_rope(k, c->n_kv_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
+        memcpy(kv_seq_k(f->kv, kv, l, pos), k, (size_t)kv_dim * sizeof(float));
+        memcpy(kv_seq_v(f->kv, kv, l, pos), f->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
     }
 }
 
-/* Attention of each sequence's new tokens over its cache in layer L: one
+/* Attention of one sequence's new tokens over its cache in layer L: one
  * decode query, or a causal prefill chunk. */
-static void forward_attention(struct forward *f, const struct forward_seq *seqs, int n_seqs, int l)
+static void forward_attention_seq(struct forward *f, const struct forward_seq *sq, int t, int l)
 {
     const struct model_config *c = &f->m->cfg;
     struct kn_attn_shape shape = {.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim};
     int q_dim = c->n_heads * c->head_dim;
-    int t = 0;
+    struct kn_kv_view view;
+    float *out = f->att + (size_t)t * q_dim;
+    const float *q = f->q + (size_t)t * q_dim;
 
-    for (int s = 0; s < n_seqs; s++) {
-        struct kn_kv_view view;
-        float *out = f->att + (size_t)t * q_dim;
-        const float *q = f->q + (size_t)t * q_dim;
+    kv_seq_view(f->kv, sq->kv, l, &view);
+    if (sq->n_tokens == 1)
+        f->be->attention_decode(out, q, &view, sq->pos0 + 1, &shape);
+    else
+        f->be->attention_prefill(out, q, &view, sq->n_tokens, sq->pos0, &shape);
+}
 
-        kv_seq_view(f->kv, seqs[s].kv, l, &view);
+/* Attention of every sequence in layer L: the decoding ones side by side
+ * over the threads, then each prefill chunk threaded by its kernel. */
+static void forward_attention(struct forward *f, const struct forward_seq *seqs, int n_seqs, int l)
+{
+    int n_decode = 0;
+
+    for (int s = 0; s < n_seqs; s++)
+        n_decode += seqs[s].n_tokens == 1;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(kn_get_threads()) if (n_decode > 1)
+    for (int s = 0; s < n_seqs; s++)
         if (seqs[s].n_tokens == 1)
-            f->be->attention_decode(out, q, &view, seqs[s].pos0 + 1, &shape);
-        else
-            f->be->attention_prefill(out, q, &view, seqs[s].n_tokens, seqs[s].pos0, &shape);
-        t += seqs[s].n_tokens;
-    }
+            forward_attention_seq(f, &seqs[s], f->tok_first[s], l);
+    for (int s = 0; s < n_seqs; s++)
+        if (seqs[s].n_tokens > 1)
+            forward_attention_seq(f, &seqs[s], f->tok_first[s], l);
 }
 
 /* ---- the forward pass ------------------------------------------------------------------ */
@@ -188,13 +230,17 @@ void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs
     if (T == 0)
         return;
 
-    /* the token embeddings */
+    /* where each token belongs, and the token embeddings */
     t = 0;
-    for (int s = 0; s < n_seqs; s++)
+    for (int s = 0; s < n_seqs; s++) {
+        f->tok_first[s] = t;
         for (int i = 0; i < seqs[s].n_tokens; i++, t++) {
             assert(seqs[s].tokens[i] >= 0 && seqs[s].tokens[i] < c->vocab_size);
+            f->tok_seq[t] = s;
+            f->tok_pos[t] = seqs[s].pos0 + i;
             model_embed(m, seqs[s].tokens[i], f->x + (size_t)t * dim);
         }
+    }
 
     /* the blocks */
     for (int l = 0; l < c->n_layers; l++) {
@@ -205,18 +251,18 @@ void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs
         be->matmul(f->q, f->xb, &L->wq, T);
         be->matmul(f->k, f->xb, &L->wk, T);
         be->matmul(f->v, f->xb, &L->wv, T);
-        forward_rope_and_cache(f, seqs, n_seqs, l);
+        forward_rope_and_cache(f, seqs, T, l);
         forward_attention(f, seqs, n_seqs, l);
         be->matmul(f->xb2, f->att, &L->wo, T);
-        forward_residual(f->x, f->xb2, (size_t)T * dim);
+        forward_residual(f->x, f->xb2, T, dim);
 
         /* feed-forward: x += w2 (silu(w1 xb) * w3 xb), where xb = rmsnorm(x) */
         forward_rmsnorm_rows(f->xb, f->x, L->ffn_norm, T, dim, c->norm_eps);
         be->matmul(f->hb, f->xb, &L->w1, T);
         be->matmul(f->hb2, f->xb, &L->w3, T);
-        kn_swiglu(f->hb, f->hb, f->hb2, T * hidden);
+        forward_swiglu_rows(f->hb, f->hb2, T, hidden);
         be->matmul(f->xb2, f->hb, &L->w2, T);
-        forward_residual(f->x, f->xb2, (size_t)T * dim);
+        forward_residual(f->x, f->xb2, T, dim);
     }
 
     /* the final norm and the classifier, only for the last token of the
