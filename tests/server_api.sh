@@ -268,4 +268,14 @@ EOF
 check "--idle-timeout 2s: a silent client is dropped after $(cat "$tmp/idle") s" \
     sh -c "awk '{ exit !(\$1 >= 1.5 && \$1 < 6) }' $tmp/idle"
 
+# every server above exits 0 on SIGTERM: under ASan that also says no request
+# path (errors, hostile bodies, cancelled streams) leaked
+for name in a k q o; do
+    eval "spid=\$${name}_pid"
+    kill -TERM "$spid" 2>/dev/null
+    wait "$spid"
+    rc=$?
+    check "server $name drains and exits 0 (status $rc)" sh -c "[ $rc -eq 0 ] && ! grep -q 'LeakSanitizer\|runtime error' $tmp/$name.err"
+done
+
 finish

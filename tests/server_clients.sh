@@ -36,4 +36,12 @@ else
 fi
 [ "$ran" = 1 ] || skip "neither the OpenAI client nor Selenium with Chromium is available"
 check "no key in the server's log" sh -c "! grep -q sk-client-test $tmp/c.err"
+# SIGTERM: drained, exit 0 (under ASan: nothing leaked)
+for name in c; do
+    eval "spid=\$${name}_pid"
+    kill -TERM "$spid" 2>/dev/null
+    wait "$spid"
+    rc=$?
+    check "server $name drains and exits 0 (status $rc)" sh -c "[ $rc -eq 0 ] && ! grep -q 'LeakSanitizer\|runtime error' $tmp/$name.err"
+done
 finish

@@ -84,4 +84,12 @@ if command -v promtool >/dev/null 2>&1; then
     check "promtool check metrics (with llmserve_redis_up)" sh -c "curl -s http://127.0.0.1:$A/metrics | promtool check metrics"
 fi
 
+# SIGTERM: drained, exit 0 (under ASan: nothing leaked)
+for name in a b; do
+    eval "spid=\$${name}_pid"
+    kill -TERM "$spid" 2>/dev/null
+    wait "$spid"
+    rc=$?
+    check "server $name drains and exits 0 (status $rc)" sh -c "[ $rc -eq 0 ] && ! grep -q 'LeakSanitizer\|runtime error' $tmp/$name.err"
+done
 finish
