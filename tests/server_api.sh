@@ -7,7 +7,25 @@
 # Retry-After), the JSON request log, and `promtool check metrics`.
 . "$(dirname "$0")/server_lib.sh"
 
-start_server a --model "$model_fast" --max-tokens-limit 512 || { not_ok "server starts"; finish; }
+# --- the command line and the environment ------------------------------------------------------
+check "serve --help lists every option with its variable" sh -c "'$llmserve' serve --help | grep -q 'LLMSERVE_CACHE_TTL' &&
+    '$llmserve' serve --help | grep -q -- '--drain-timeout'"
+"$llmserve" serve --tokenizer "$tokenizer" >/dev/null 2>"$tmp/err"
+check "no model: exit 2, saying so" sh -c "[ $? -eq 2 ] && grep -q -- '--model is required' $tmp/err"
+LLMSERVE_PORT=http "$llmserve" --model "$model_fast" >/dev/null 2>"$tmp/err"
+check "a bad LLMSERVE_PORT: exit 2 naming the variable" sh -c "[ $? -eq 2 ] && grep -q 'LLMSERVE_PORT' $tmp/err"
+"$llmserve" --model "$model_fast" --cache-ttl soon >/dev/null 2>"$tmp/err"
+check "a bad duration: exit 2 naming the option" sh -c "[ $? -eq 2 ] && grep -q -- '--cache-ttl' $tmp/err"
+"$llmserve" --model "$model_fast" --cache memcached://x >/dev/null 2>"$tmp/err"
+check "a bad cache URL: exit 2" sh -c "[ $? -eq 2 ] && grep -q 'expected memory or redis' $tmp/err"
+printf 'k1 a\nk1 b\n' >"$tmp/dupkeys"
+"$llmserve" --model "$model_fast" --api-keys "$tmp/dupkeys" >/dev/null 2>"$tmp/err"
+check "a bad key file: exit 2 with FILE:LINE" sh -c "[ $? -eq 2 ] && grep -q 'dupkeys:2: duplicate key' $tmp/err"
+"$llmserve" --model "$model_fast" --frobnicate >/dev/null 2>"$tmp/err"
+check "an unknown option: exit 2" sh -c "[ $? -eq 2 ] && grep -q 'unknown or incomplete option' $tmp/err"
+
+# (the limit from the environment: LLMSERVE_MAX_TOKENS_LIMIT)
+LLMSERVE_MAX_TOKENS_LIMIT=512 start_server a --model "$model_fast" || { not_ok "server starts"; finish; }
 ok "server starts"
 A=$a_port
 url=http://127.0.0.1:$A
