@@ -3,7 +3,9 @@
  *
  * For each case it times the chosen backend, then OpenBLAS f32 on the same
  * shape and thread count (cblas_sgemm with W transposed, or cblas_sgemv for
- * m = 1), and for bf16/q8 weights the f32 "cpu" kernel too, each over
+ * m = 1), and for bf16/q8 weights the f32 "cpu" kernel too (alternating
+ * with the benchmarked kernel run by run, so that a shared machine's swings
+ * in load and bandwidth fall on both sides of the ratio alike), each over
  * copies of the operands that together exceed twice the LLC, so every run
  * streams its weights from memory as a model's forward pass does.  The
  * error is measured on a sample of outputs against a float64 dot product
@@ -381,6 +383,73 @@ static double mm_time(struct mm_data *d, const struct kn_backend *be, struct kn_
     return t.median_s;
 }
 
+static int mm_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of the N values at V (sorted in place). */
+static double mm_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), mm_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Time two kinds of run (A: backend BE_A over the copies WV_A; B the same
+ * with _B) alternately, run by run, after a warm-up of each, so that the
+ * machine's slow swings in load and bandwidth fall on both alike; their
+ * ratio is what the "vs f32" column reports.  Medians of REPEAT runs each
+ * in *TA and *TB (one run each when a warm-up took over 5 s), the runs
+ * in *RUNS, the copy A last wrote in *LAST.  Returns 0, or -1 when out of
+ * memory for the samples. */
+static int mm_time_pair(struct mm_data *d, int m, int repeat, const struct kn_backend *be_a,
+                        struct kn_weights *wv_a, int copies_a, const struct kn_backend *be_b,
+                        struct kn_weights *wv_b, int copies_b, double *ta, double *tb, int *runs, int *last)
+{
+    struct mm_run ra = {.be = be_a, .w = wv_a, .x = d->x, .out = d->out, .copies = copies_a, .m = m};
+    struct mm_run rb = {.be = be_b, .w = wv_b, .x = d->x, .out = d->out, .copies = copies_b, .m = m};
+    double t0, warm_a, warm_b, *sa, *sb;
+    int i;
+
+    t0 = bench_now_s();
+    mm_call(&ra, 0);
+    warm_a = bench_now_s() - t0;
+    t0 = bench_now_s();
+    mm_call(&rb, 0);
+    warm_b = bench_now_s() - t0;
+    if (warm_a > 5.0 || warm_b > 5.0) {
+        mm_call(&ra, 0); /* A's output last, for the error check */
+        *ta = warm_a;
+        *tb = warm_b;
+        *runs = 1;
+        *last = ra.last;
+        return 0;
+    }
+    sa = malloc((size_t)repeat * sizeof(*sa));
+    sb = malloc((size_t)repeat * sizeof(*sb));
+    if (sa == NULL || sb == NULL) {
+        free(sa);
+        free(sb);
+        return -1;
+    }
+    for (i = 0; i < repeat; i++) {
+        t0 = bench_now_s();
+        mm_call(&rb, i + 1);
+        sb[i] = bench_now_s() - t0;
+        t0 = bench_now_s();
+        mm_call(&ra, i + 1);
+        sa[i] = bench_now_s() - t0;
+    }
+    *ta = mm_median(sa, repeat);
+    *tb = mm_median(sb, repeat);
+    *runs = repeat;
+    *last = ra.last;
+    free(sa);
+    free(sb);
+    return 0;
+}
+
 /* Run case C and add its row and JSON entry. */
 static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
                        const struct bench_roofline *roof, struct bench_table *table, json_t *results,
@@ -401,13 +470,19 @@ static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
     snprintf(shape, sizeof(shape), "%ldx%ldx%ld", c->m, c->n, c->k);
     log_debug("matmul %s %s %s: %d copies", shape, o->backend, dtype_name(o->dtype),
              o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n);
-    if (o->dtype == KN_F32)
+    if (o->dtype == KN_F32) {
         t = mm_time(&d, be, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs, &last);
-    else
+    } else if (cpu != NULL && be != NULL) {
+        if (mm_time_pair(&d, (int)c->m, o->repeat, be, d.wv, d.wcopies_n, cpu, d.w32v, d.w32copies_n, &t, &t_f32,
+                         &runs, &last) != 0) {
+            mm_data_free(&d);
+            return err_set(e, ERR_SYSTEM, "%s: out of memory for the timings", shape);
+        }
+        runs_f32 = runs;
+    } else {
         t = mm_time(&d, be, d.wv, d.wcopies_n, (int)c->m, o->repeat, &runs, &last);
+    }
     err_rel = mm_error(c, d.out[last], d.x[last], d.w32);
-    if (o->dtype != KN_F32 && cpu != NULL)
-        t_f32 = mm_time(&d, cpu, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_f32, &runs_ignored);
 #ifdef HAVE_OPENBLAS
     if (is_blas) {
         t_blas = t;
@@ -470,8 +545,9 @@ static void matmul_usage(FILE *f)
             "Time out (m, n) = x (m, k) W^T and report the median time, GFLOP/s (2mnk/t),\n"
             "GB/s (bytes of W, x and out / t), the fraction of the roofline, the ratio\n"
             "against OpenBLAS f32 on the same shape and threads (>1 is faster), for bf16/q8\n"
-            "the ratio against the f32 cpu kernel, and the error against float64 on %d\n"
-            "sampled outputs (max |err| / max |ref|, against the original f32 weights).\n"
+            "the ratio against the f32 cpu kernel (timed alternately with it, run by run),\n"
+            "and the error against float64 on %d sampled outputs (max |err| / max |ref|,\n"
+            "against the original f32 weights).\n"
             "\n"
             "  --backend B    cpu (default), ref or openblas\n"
             "  --dtype D      weights in f32 (default), bf16 or q8\n"
