@@ -222,6 +222,21 @@ check "every 429 answered within 100 ms ($fast429 of $n429)" [ "$fast429" -eq "$
 check "llmserve_rejected_total{reason=\"queue_full\"} counts them" \
     [ "$(metric $Q 'llmserve_rejected_total{reason="queue_full"}')" = 6 ]
 
+# --- the real checkpoint: the API's greedy text is llmserve generate's --------------------------------
+if [ -r "$shared/models/stories260K.bin" ]; then
+    "$llmserve" generate --model "$shared/models/stories260K.bin" --tokenizer "$tokenizer" --prompt "Once upon a time" \
+        -n 40 -t 0 --threads 1 >"$tmp/gen" 2>/dev/null
+    start_server s --model "$shared/models/stories260K.bin" --cache off || not_ok "stories260K.bin server starts"
+    st=$(post $s_port /v1/completions '{"prompt":"Once upon a time","max_tokens":40,"temperature":0}')
+    python3 -c 'import json, sys; print("Once upon a time" + json.load(open(sys.argv[1]))["choices"][0]["text"])' \
+        "$tmp/body" >"$tmp/api" 2>&1
+    check "stories260K.bin: the API's greedy completion is llmserve generate's" sh -c "[ $st = 200 ] &&
+        [ \"\$(cat $tmp/api)\" = \"\$(cat $tmp/gen)\" ] && [ -s $tmp/gen ]"
+    kill "$s_pid"
+else
+    echo "# SKIP the stories260K.bin check: $shared/models/stories260K.bin absent"
+fi
+
 # --- loading, the request timeout, the connection limit -------------------------------------------
 # a model that takes a while to build: the server listens first, 503 until ready
 "$llmserve" serve --port 0 --tokenizer "$tokenizer" --threads 1 \
