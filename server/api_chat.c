@@ -35,7 +35,8 @@ struct gen {
     int suspended;                /* the connection waits for a resume */
     int conn_gone;
     int in_engine;                /* on srv->gens, no final event yet */
-    uint64_t eng_id;
+    uint64_t eng_id;              /* set under srv->gens_lock once submitted */
+    int has_id;
     double deadline;              /* monotonic s: cancelled after */
     int expired;
 
@@ -513,10 +514,20 @@ static int handle_generate(struct http_req *r, enum api_kind kind)
         srv->gens->prev = g;
     srv->gens = g;
     pthread_mutex_unlock(&srv->gens_lock);
+    uint64_t eng_id = 0;
+    int stopped;
     pthread_rwlock_rdlock(&srv->eng_lock);
-    ret = srv->eng != NULL ? engine_submit(srv->eng, ids, n_ids, &p, on_engine_event, g, &g->eng_id, &e)
-                           : err_set(&e, ERR_SYSTEM, "engine: shutting down");
+    stopped = srv->eng == NULL;
+    ret = !stopped ? engine_submit(srv->eng, ids, n_ids, &p, on_engine_event, g, &eng_id, &e)
+                   : err_set(&e, ERR_SYSTEM, "engine: shutting down");
     pthread_rwlock_unlock(&srv->eng_lock);
+    if (ret == 0) {
+        /* api_expire reads the id under gens_lock */
+        pthread_mutex_lock(&srv->gens_lock);
+        g->eng_id = eng_id;
+        g->has_id = 1;
+        pthread_mutex_unlock(&srv->gens_lock);
+    }
     free(ids);
     api_request_free(&req);
     if (ret != 0) {
@@ -526,7 +537,7 @@ static int handle_generate(struct http_req *r, enum api_kind kind)
             api_error_set(&ae, 400, "invalid_request_error", NULL, NULL, "%s", e.msg);
             return http_respond_error(r, &ae, 0);
         }
-        if (srv->eng == NULL || atomic_load(&srv->draining)) {
+        if (stopped || atomic_load(&srv->draining)) {
             const char *v[] = {"draining"};
             metric_inc(srv->m.rejected, v, 1);
             api_error_set(&ae, 503, "service_unavailable", "draining", NULL, "server is draining; retry later");
@@ -767,7 +778,7 @@ void api_expire(struct server *srv, double now_s)
 
     pthread_mutex_lock(&srv->gens_lock);
     for (g = srv->gens; g != NULL && n < 64; g = g->next) {
-        if (now_s > g->deadline && !g->expired) {
+        if (g->has_id && now_s > g->deadline && !g->expired) {
             g->expired = 1;
             ids[n++] = g->eng_id;
         }

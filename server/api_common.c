@@ -507,13 +507,17 @@ void api_result_free(struct api_result *res)
 void api_new_id(enum api_kind kind, char *out, size_t cap)
 {
     static atomic_uint_fast64_t counter;
-    static uint64_t salt;
-    uint64_t n = atomic_fetch_add(&counter, 1);
+    static atomic_uint_fast64_t salt;
+    uint64_t n = atomic_fetch_add(&counter, 1), s = atomic_load(&salt), expected = 0;
 
-    if (salt == 0) /* racy but harmless: any nonzero value will do */
-        salt = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
+    if (s == 0) {
+        /* the first caller picks it; any nonzero value will do */
+        s = (((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL) | 1;
+        if (!atomic_compare_exchange_strong(&salt, &expected, s))
+            s = expected;
+    }
     snprintf(out, cap, "%s-%012" PRIx64 "%012" PRIx64, kind == API_CHAT ? "chatcmpl" : "cmpl",
-             (uint64_t)(salt & 0xffffffffffffULL), n);
+             (uint64_t)(s & 0xffffffffffffULL), n);
 }
 
 static json_t *usage_json(const struct api_result *res)

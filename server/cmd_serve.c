@@ -30,7 +30,8 @@ enum serve_opt {
     O_MODEL = 256, O_TOKENIZER, O_QUANTIZE, O_CHAT_TEMPLATE, O_MAX_BATCH, O_MAX_QUEUE, O_KV_CACHE_MB, O_THREADS,
     O_HOST, O_PORT, O_HTTP_THREADS, O_CACHE, O_CACHE_TTL, O_CACHE_MAX_MB, O_REDIS, O_REDIS_TIMEOUT_MS,
     O_API_KEYS, O_RATE_RPM, O_RATE_TPM, O_MAX_BODY, O_MAX_PROMPT, O_MAX_TOKENS, O_DEFAULT_MAX_TOKENS,
-    O_MAX_CONNECTIONS, O_REQUEST_TIMEOUT, O_IDLE_TIMEOUT, O_DRAIN_TIMEOUT, O_LOG_FORMAT, O_NO_REQUEST_LOG,
+    O_MAX_CONNECTIONS, O_REQUEST_TIMEOUT, O_IDLE_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_LOG_FORMAT,
+    O_NO_REQUEST_LOG,
     O_HELP,
 };
 
@@ -67,6 +68,7 @@ static const struct serve_option {
     {"max-connections", O_MAX_CONNECTIONS, 1, "N", "open connections at most (default 1024)"},
     {"request-timeout", O_REQUEST_TIMEOUT, 1, "DUR", "a generation is cancelled after this (default 5m)"},
     {"idle-timeout", O_IDLE_TIMEOUT, 1, "DUR", "close connections silent this long (default 30s)"},
+    {"body-timeout", O_BODY_TIMEOUT, 1, "DUR", "close connections whose body takes longer (default 30s)"},
     {"drain-timeout", O_DRAIN_TIMEOUT, 1, "DUR", "on SIGTERM, time given to requests in flight (default 30s)"},
     {"log-format", O_LOG_FORMAT, 1, "FMT", "request log lines: plain (default) or json"},
     {"no-request-log", O_NO_REQUEST_LOG, 0, NULL, "no per-request log lines"},
@@ -173,6 +175,7 @@ static int apply(struct serve_conf *c, int id, const char *name, const char *arg
         return 0;
     case O_REQUEST_TIMEOUT: return parse_dur(name, arg, &c->srv.request_timeout_s, e);
     case O_IDLE_TIMEOUT: return parse_dur(name, arg, &c->srv.idle_timeout_s, e);
+    case O_BODY_TIMEOUT: return parse_dur(name, arg, &c->srv.body_timeout_s, e);
     case O_DRAIN_TIMEOUT: return parse_dur(name, arg, &c->srv.drain_timeout_s, e);
     default: break;
     }

@@ -50,6 +50,7 @@ void server_opts_default(struct server_opts *o)
     o->max_connections = 1024;
     o->request_timeout_s = 300;
     o->idle_timeout_s = 30;
+    o->body_timeout_s = 30;
     o->drain_timeout_s = 30;
     o->log_requests = 1;
     o->chat_template = CHAT_TEMPLATE_AUTO;
@@ -121,7 +122,7 @@ static int metrics_declare(struct server *srv)
     metric_inc(m->rate_limited, NULL, 0);
     metric_inc(m->prompt_tokens, NULL, 0);
     metric_inc(m->generation_tokens, NULL, 0);
-    static const char *const reasons[] = {"queue_full", "draining", "too_large", "not_ready", NULL};
+    static const char *const reasons[] = {"queue_full", "draining", "too_large", "not_ready", "slow_body", NULL};
     for (int i = 0; reasons[i] != NULL; i++) {
         const char *v[] = {reasons[i]};
         metric_inc(m->rejected, v, 0);
@@ -417,6 +418,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (server_now_s() - r->t_start > srv->opts.body_timeout_s) {
+            /* a body dribbled in to hold the connection: close it (no
+             * answer can be queued in the middle of an upload) */
+            const char *v[] = {"slow_body"};
+            metric_inc(srv->m.rejected, v, 1);
+            r->status = 408;
+            return MHD_NO;
+        }
         if (r->too_large || r->body_len + n > srv->opts.max_body_bytes) {
             /* chunked bodies have no length up front: drop the rest, answer at the end */
             r->too_large = 1;

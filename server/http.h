@@ -42,6 +42,7 @@ struct server_opts {
     int max_connections;        /* libmicrohttpd refuses connections beyond */
     double request_timeout_s;   /* a generation is cancelled after this long */
     double idle_timeout_s;      /* a connection silent this long is closed (slow clients) */
+    double body_timeout_s;      /* a request body must arrive whole within this (slow bodies) */
     double drain_timeout_s;     /* SIGTERM: how long in-flight requests may take */
     int log_json;               /* request log lines as JSON */
     int log_requests;           /* 0: no request log */

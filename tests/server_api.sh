@@ -208,11 +208,11 @@ start_server q --model "$model_slow" --max-batch 1 --max-queue 1 --threads 1 --c
 Q=$q_port
 for i in 1 2 3 4 5 6 7 8; do
     curl -s -o /dev/null -D "$tmp/q$i.h" -w '%{http_code} %{time_total}\n' \
-        -d '{"prompt":"x","max_tokens":150,"ignore_eos":true}' "http://127.0.0.1:$Q/v1/completions" >"$tmp/q$i" &
-    sleep 0.05
+        -d '{"prompt":"x","max_tokens":400,"ignore_eos":true}' "http://127.0.0.1:$Q/v1/completions" >"$tmp/q$i" &
+    sleep 0.02
 done
 wait_n=0
-while [ $wait_n -lt 300 ] && [ "$(cat "$tmp"/q? 2>/dev/null | wc -l)" -lt 8 ]; do sleep 0.1; wait_n=$((wait_n + 1)); done
+while [ $wait_n -lt 900 ] && [ "$(cat "$tmp"/q? 2>/dev/null | wc -l)" -lt 8 ]; do sleep 0.1; wait_n=$((wait_n + 1)); done
 n429=$(cat "$tmp"/q? | grep -c '^429')
 n200=$(cat "$tmp"/q? | grep -c '^200')
 check "queue full: 2 admitted ($n200), the other 6 get 429 ($n429)" sh -c "[ $n200 -eq 2 ] && [ $n429 -eq 6 ]"
@@ -255,6 +255,7 @@ check "while loading: /healthz 200, /readyz 503, the API 503 ($st_h $st_r $st_a)
 kill "$l_pid"
 
 start_server o --model "$model_slow" --request-timeout 1s --max-connections 3 --http-threads 1 --idle-timeout 2s \
+    --body-timeout 1s \
     --cache off ||
     not_ok "server o starts"
 O=$o_port
@@ -300,6 +301,23 @@ print("%.1f" % (time.monotonic() - t0))
 EOF
 check "--idle-timeout 2s: a silent client is dropped after $(cat "$tmp/idle") s" \
     sh -c "awk '{ exit !(\$1 >= 1.5 && \$1 < 6) }' $tmp/idle"
+python3 - "$O" <<'EOF' >"$tmp/dribble"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.send(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n")
+t0 = time.monotonic()
+try:
+    for _ in range(100):  # a byte every 0.3 s: never idle, never done
+        s.send(b" ")
+        time.sleep(0.3)
+except OSError:
+    pass
+print("%.1f" % (time.monotonic() - t0))
+EOF
+check "--body-timeout 1s: a dribbled body is cut after $(cat "$tmp/dribble") s" \
+    sh -c "awk '{ exit !(\$1 >= 0.9 && \$1 < 4) }' $tmp/dribble"
+check "llmserve_rejected_total{reason=\"slow_body\"} counts it" \
+    [ "$(metric $O 'llmserve_rejected_total{reason="slow_body"}')" = 1 ]
 
 # every server above exits 0 on SIGTERM: under ASan that also says no request
 # path (errors, hostile bodies, cancelled streams) leaked
