@@ -21,6 +21,12 @@ while [ $i -lt 200 ] && [ "$(grep -c '"content":"[^"]' "$tmp/stream" 2>/dev/null
     i=$((i + 1))
 done
 check "the stream has started" grep -q '"content":"[^"]' "$tmp/stream"
+# and the plain request is in the engine too
+i=0
+while [ $i -lt 200 ] && [ $(($(metric $D llmserve_requests_running) + $(metric $D llmserve_requests_waiting))) -lt 2 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
 
 kill -TERM "$d_pid"
 sleep 0.2

@@ -39,8 +39,10 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
     [ "$st" = 200 ] && n200=$((n200 + 1))
     [ "$st" = 429 ] && n429=$((n429 + 1))
 done
-# two requests were spent above (one on each server)
-check "rate limit is cluster-wide: 4 more pass ($n200), 6 refused ($n429)" sh -c "[ $n200 -eq 4 ] && [ $n429 -eq 6 ]"
+# two requests were spent above (one on each server): 4 more pass, plus one
+# for every 10 s the test has taken; each server alone would pass them all
+check "rate limit is cluster-wide: 4 more pass ($n200), the rest refused ($n429)" \
+    sh -c "[ $n200 -ge 4 ] && [ $n200 -le 5 ] && [ $((n200 + n429)) -eq 10 ]"
 
 # Redis killed mid-run: served from the model, fast, errors counted
 kill -9 "$redis_pid"
