@@ -24,6 +24,10 @@
 /* Per-token work is split over threads from this many tokens on. */
 #define FORWARD_PAR_TOKENS 16
 
+/* The classifier runs on at most this many sequences' last tokens at a time
+ * (its output, rows x vocab floats, is the largest scratch buffer). */
+#define FORWARD_LOGIT_ROWS 32
+
 struct forward {
     const struct model *m;
     struct kv_cache *kv;
@@ -40,7 +44,7 @@ struct forward {
     float *hb;     /* (T, hidden_dim) gate, then silu(gate) * up */
     float *hb2;    /* (T, hidden_dim) up */
     float *last;   /* (T, dim) final-normed last tokens of the sequences wanting logits */
-    float *logits; /* (T, vocab) */
+    float *logits; /* (FORWARD_LOGIT_ROWS, vocab) */
     int *tok_seq;  /* (T) the sequence of each token of the step */
     int *tok_pos;  /* (T) its position */
     int *tok_first;/* (n_seqs) the step's first token of each sequence */
@@ -110,7 +114,7 @@ struct forward *forward_create(const struct model *m, struct kv_cache *kv, int m
     f->hb = forward_buf(max_tokens, c->hidden_dim);
     f->hb2 = forward_buf(max_tokens, c->hidden_dim);
     f->last = forward_buf(max_tokens, c->dim);
-    f->logits = forward_buf(max_tokens, c->vocab_size);
+    f->logits = forward_buf(max_tokens < FORWARD_LOGIT_ROWS ? max_tokens : FORWARD_LOGIT_ROWS, c->vocab_size);
     f->tok_seq = malloc((size_t)max_tokens * sizeof *f->tok_seq);
     f->tok_pos = malloc((size_t)max_tokens * sizeof *f->tok_pos);
     f->tok_first = malloc((size_t)max_tokens * sizeof *f->tok_first);
@@ -275,12 +279,12 @@ void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs
             kn_rmsnorm(f->last + (size_t)n_out++ * dim, f->x + (size_t)(t - 1) * dim, m->final_norm, dim,
                        c->norm_eps);
     }
-    if (n_out == 0)
-        return;
-    be->matmul(f->logits, f->last, &m->classifier, n_out);
-    n_out = 0;
-    for (int s = 0; s < n_seqs; s++)
-        if (seqs[s].logits != NULL)
-            memcpy(seqs[s].logits, f->logits + (size_t)n_out++ * c->vocab_size,
-                   (size_t)c->vocab_size * sizeof(float));
+    for (int r0 = 0, s = 0; r0 < n_out; r0 += FORWARD_LOGIT_ROWS) {
+        int rows = n_out - r0 < FORWARD_LOGIT_ROWS ? n_out - r0 : FORWARD_LOGIT_ROWS;
+
+        be->matmul(f->logits, f->last + (size_t)r0 * dim, &m->classifier, rows);
+        for (int r = 0; r < rows; s++)
+            if (seqs[s].logits != NULL)
+                memcpy(seqs[s].logits, f->logits + (size_t)r++ * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
+    }
 }

@@ -390,6 +390,49 @@ START_TEST(test_batch_equals_alone)
 }
 END_TEST
 
+/* More sequences in a step than the classifier takes at once (40, every
+ * third not asking for logits): each gets its own logits. */
+START_TEST(test_many_sequences_logits)
+{
+    struct model m = {0};
+    struct kv_cache c;
+    struct forward *f;
+    struct kv_seq s[40];
+    struct forward_seq fs[40];
+    int V, tokens[40];
+    float *got, *alone;
+
+    load(&m, SMALL_MODEL, 0);
+    V = m.cfg.vocab_size;
+    got = malloc((size_t)40 * V * sizeof *got);
+    alone = malloc((size_t)V * sizeof *alone);
+    cache_for(&c, &m, 41);
+    f = forward_for(&m, &c, 40, "cpu");
+    for (int i = 0; i < 40; i++) {
+        tokens[i] = (i * 53 + 7) % V;
+        kv_seq_init(&s[i]);
+        ck_assert_int_eq(kv_seq_reserve(&c, &s[i], 1), 0);
+        fs[i] = (struct forward_seq){.tokens = &tokens[i], .n_tokens = 1, .pos0 = 0, .kv = &s[i],
+                                     .logits = i % 3 == 2 ? NULL : got + (size_t)i * V};
+    }
+    forward_batch(f, fs, 40);
+    for (int i = 0; i < 40; i++) {
+        if (i % 3 == 2)
+            continue;
+        run_one_by_one(f, &c, &tokens[i], 1, alone, V);
+        ck_assert_msg(normwise_err(got + (size_t)i * V, alone, V) < 1e-4, "sequence %d: error %g", i,
+                      normwise_err(got + (size_t)i * V, alone, V));
+    }
+    for (int i = 0; i < 40; i++)
+        kv_seq_free(&c, &s[i]);
+    forward_free(f);
+    kv_cache_free(&c);
+    free(got);
+    free(alone);
+    model_free(&m);
+}
+END_TEST
+
 /* int8 weights stay close to float32 (Q8_0's error is about 1%). */
 START_TEST(test_q8_close_to_f32)
 {
@@ -458,6 +501,7 @@ static Suite *forward_suite(void)
     tcase_add_test(tc, test_greedy_matches_float64_reference);
     tcase_add_test(tc, test_prefill_chunks_equal_decode);
     tcase_add_test(tc, test_batch_equals_alone);
+    tcase_add_test(tc, test_many_sequences_logits);
     tcase_add_test(tc, test_q8_close_to_f32);
     tcase_add_test(tc, test_forward_create_checks);
     suite_add_tcase(s, tc);
