@@ -579,15 +579,22 @@ static int respond_json(struct http_req *r, int status, json_t *o)
     return ret;
 }
 
+/* GET /v1/models (the list of the one model) or /v1/models/ID. */
 static int handle_models(struct http_req *r)
 {
     struct server *srv = r->srv;
-    const struct model_config *c = &srv->model->cfg;
+    json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:i}", "id", srv->model_id, "object", "model", "created",
+                          (json_int_t)time(NULL), "owned_by", "llmscale", "max_model_len", srv->model->cfg.seq_len);
+    struct api_error ae;
 
-    return respond_json(r, 200,
-                        json_pack("{s:s,s:[{s:s,s:s,s:I,s:s,s:i}]}", "object", "list", "data", "id", srv->model_id,
-                                  "object", "model", "created", (json_int_t)time(NULL), "owned_by", "llmscale",
-                                  "max_model_len", c->seq_len));
+    if (strncmp(r->path, "/v1/models/", 11) != 0)
+        return respond_json(r, 200, json_pack("{s:s,s:[o]}", "object", "list", "data", m));
+    if (strcmp(r->path + 11, srv->model_id) == 0)
+        return respond_json(r, 200, m);
+    json_decref(m);
+    api_error_set(&ae, 404, "invalid_request_error", "model_not_found", "model",
+                  "model: '%.200s' is not served here (this server serves '%.200s')", r->path + 11, srv->model_id);
+    return http_respond_error(r, &ae, 0);
 }
 
 /* Body: {"text": STRING, "add_bos": BOOL (default true)} or {"messages":

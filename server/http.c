@@ -294,6 +294,8 @@ static enum http_endpoint route(const char *url)
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strcmp(url, routes[i].path) == 0)
             return routes[i].ep;
+    if (strncmp(url, "/v1/models/", 11) == 0)
+        return EP_MODELS; /* one model by its id */
     return EP_OTHER;
 }
 

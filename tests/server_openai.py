@@ -26,6 +26,12 @@ def check(desc, cond, detail=""):
 
 models = client.models.list()
 check("models.list names the model", [m.id for m in models.data] == [model], models)
+check("models.retrieve finds it", client.models.retrieve(model).id == model)
+try:
+    client.models.retrieve("gpt-4")
+    check("models.retrieve of another model: NotFoundError", False, "no exception")
+except openai.NotFoundError as e:
+    check("models.retrieve of another model: NotFoundError", e.status_code == 404, e)
 
 msgs = [{"role": "system", "content": "You tell stories."}, {"role": "user", "content": "Once upon a time"}]
 r = client.chat.completions.create(model=model, messages=msgs, max_tokens=16, temperature=0)
