@@ -564,6 +564,74 @@ START_TEST(test_bad_requests)
 }
 END_TEST
 
+/* ---- chunked prefill beside decoding ------------------------------------------------------------------ */
+
+static uint64_t stall_steps[MAX_IDS];
+static int stall_prompt[100];
+static struct collect stall_b;
+static uint64_t stall_b_first;
+
+/* Request B's hook: the step of its first token. */
+static void stall_b_hook(struct collect *c, int n)
+{
+    struct engine_stats st;
+
+    engine_get_stats(c->eng, &st);
+    if (n == 1)
+        stall_b_first = st.steps;
+}
+
+/* Request A's hook: note the step of each token; B's long prompt joins at
+ * A's third token. */
+static void stall_hook(struct collect *c, int n)
+{
+    struct engine_stats st;
+    struct engine_params p = {.temperature = 0, .top_p = 1, .max_tokens = 2, .ignore_eos = 1};
+
+    engine_get_stats(c->eng, &st);
+    stall_steps[n - 1] = st.steps;
+    if (n == 3)
+        submit(c->eng, stall_prompt, 100, &p, &stall_b, NULL);
+}
+
+START_TEST(test_decode_never_stalls)
+{
+    struct model m = {0};
+    struct engine *eng;
+    struct engine_opts o = {.max_batch = 4, .prefill_chunk = 16};
+    struct engine_params p = {.temperature = 0, .top_p = 1, .max_tokens = 30, .ignore_eos = 1};
+    struct collect a;
+    int prompt = 1;
+
+    load(&m, SMALL_MODEL);
+    eng = engine_for(&m, &o);
+    for (int i = 0; i < 100; i++)
+        stall_prompt[i] = (i * 29 + 3) % 300;
+    collect_init(&a);
+    collect_init(&stall_b);
+    stall_b.eng = eng;
+    stall_b.on_token = stall_b_hook;
+    a.eng = eng;
+    a.on_token = stall_hook;
+    submit(eng, &prompt, 1, &p, &a, NULL);
+    collect_wait(&a);
+    collect_wait(&stall_b);
+    ck_assert_int_eq(a.n, 30);
+    ck_assert_int_eq(stall_b.n, 2);
+    /* one token of A in every step, while B's 100 prompt tokens went in 16 at a time */
+    for (int i = 1; i < 30; i++)
+        ck_assert_msg(stall_steps[i] == stall_steps[i - 1] + 1, "A's token %d came %llu steps after the one before",
+                      i, (unsigned long long)(stall_steps[i] - stall_steps[i - 1]));
+    /* B joined in the step after A's third token; its prompt took 7 steps of 16 */
+    ck_assert_msg(stall_b_first - stall_steps[2] >= 7, "B's first token %llu steps after it joined",
+                  (unsigned long long)(stall_b_first - stall_steps[2]));
+    collect_destroy(&a);
+    collect_destroy(&stall_b);
+    engine_destroy(eng);
+    model_free(&m);
+}
+END_TEST
+
 /* ---- many threads at once ------------------------------------------------------------------------------ */
 
 #define STRESS_THREADS 4
@@ -674,6 +742,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_queue_bound_and_shutdown);
     tcase_add_test(tc, test_bad_requests);
     tcase_add_test(tc, test_concurrent_submitters);
+    tcase_add_test(tc, test_decode_never_stalls);
     suite_add_tcase(s, tc);
     return s;
 }
