@@ -3,7 +3,8 @@
 # errors (exit 2 with a message naming the option), and parity on
 # ../shared/models/stories260K.bin: tests/ref_llama.py (float64 numpy, written
 # independently) first reproduces llama2.c's position-0 logits, then its 64
-# greedy ids from BOS must equal llmserve's, f32 through the engine.  Then
+# greedy ids from BOS must equal llmserve's, f32 through the engine, and
+# the same weights written as GGUF by the gguf package must give them too.  Then
 # sampling with a seed is repeatable, --quantize q8 runs, and text mode works
 # with tokenizer.bin on a synthetic model of its vocabulary.  Run by `make
 # check`; the parts needing ../shared (LLMSCALE_SHARED) or Python ($PYTHON3)
@@ -103,6 +104,18 @@ sys.exit(0 if err < 1e-4 else 1)"
     "$py" "$top_srcdir/tests/ref_llama.py" "$model" greedy -n 30 --prompt-ids "1 300 41 7" >"$tmp/ref_ids2"
     "$llmserve" generate --model "$model" --prompt-ids "1 300 41 7" -n 30 -t 0 --ignore-eos --print-ids >"$tmp/ids2" 2>"$tmp/err"
     check "greedy ids after a 4-token prompt equal the reference's" cmp -s "$tmp/ids2" "$tmp/ref_ids2"
+    # the same weights in a GGUF file (written by the gguf package, llama.cpp's own)
+    "$py" "$top_srcdir/tests/gguf_write.py" "$tmp/s.gguf" --from "$model" >/dev/null 2>&1
+    st=$?
+    if [ "$st" -eq 77 ]; then
+        echo "skip: no gguf Python module: no GGUF parity"
+    else
+        "$llmserve" generate --model "$tmp/s.gguf" -n 64 -t 0 --print-ids >"$tmp/gguf_ids" 2>"$tmp/err"
+        check "the same model as GGUF gives the same 64 greedy ids" cmp -s "$tmp/gguf_ids" "$tmp/ref_ids"
+        "$py" "$top_srcdir/tests/gguf_write.py" "$tmp/q.gguf" --from "$model" --type q8_0 >/dev/null 2>&1
+        "$llmserve" generate --model "$tmp/q.gguf" -n 64 -t 0 --ignore-eos --print-ids >"$tmp/q8_ids" 2>"$tmp/err"
+        check "a Q8_0 GGUF generates 64 ids" sh -c "test \$(wc -w <'$tmp/q8_ids') -eq 64"
+    fi
 fi
 
 # --- text, with tokenizer.bin ------------------------------------------------------------------
