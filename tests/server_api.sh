@@ -237,6 +237,13 @@ else
     echo "# SKIP the stories260K.bin check: $shared/models/stories260K.bin absent"
 fi
 
+# --- the engine's options pass through: int8 weights, a small KV cache ----------------------------
+LLMSERVE_QUANTIZE=q8 start_server z --model "$model_fast" --kv-cache-mb 1 --max-batch 2 || not_ok "q8 server starts"
+st=$(post $z_port /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"ignore_eos":true}')
+check "--quantize q8 (from LLMSERVE_QUANTIZE), --kv-cache-mb 1: 8 tokens" sh -c "[ $st = 200 ] &&
+    grep -q '\"completion_tokens\":8' $tmp/body"
+kill "$z_pid"
+
 # --- loading, the request timeout, the connection limit -------------------------------------------
 # a model that takes a while to build: the server listens first, 503 until ready
 "$llmserve" serve --port 0 --tokenizer "$tokenizer" --threads 1 \
