@@ -195,8 +195,9 @@ static void engine_finish_req(struct engine *eng, struct engine_req *r, enum eng
         if (r->detok.t != NULL && finish != ENGINE_FINISH_CANCELLED) {
             size_t n = detok_flush(&r->detok, eng->tmp, ENGINE_TMP_BYTES);
 
-            if (n > 0 && engine_text_append(r, eng->tmp, n) < 0)
-                n = 0;
+            /* out of memory: the tail is lost, the request ends anyway */
+            if (n > 0)
+                (void)engine_text_append(r, eng->tmp, n);
         }
         end = r->text_len;
     }
