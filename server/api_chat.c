@@ -191,6 +191,8 @@ static void gen_error(const struct gen *g, struct api_error *ae)
 
 /* ==== streaming =============================================================== */
 
+/* Append S (a new string, consumed; NULL when its formatting ran out of
+ * memory) to the reader's pending bytes.  -1 when out of memory. */
 static int out_append(struct gen *g, char *s)
 {
     size_t n;
