@@ -3,22 +3,20 @@
 #
 #   bench/fidelity.sh [BUILD_DIR]          (default build/; run from the repository root)
 #
-# 1. `llmbench profile` measures llmserve's forward step on this machine (a
-#    synthetic model: no download), giving the service-time profile;
-# 2. one trace (Poisson arrivals, lognormal prompt and output lengths) is
+# 1. one trace (Poisson arrivals, lognormal prompt and output lengths) is
 #    generated with `llmsim trace gen`;
-# 3. `llmserve serve` runs the same model; a burst of requests measures its
+# 2. `llmserve serve` runs the same model; a burst of requests measures its
 #    capacity (completed requests per second while saturated);
-# 4. a burst of pure decode measures the server's real step time against the
-#    profile's: the engine's cost per sequence beyond the forward pass, added
-#    to the profile ("fitted");
-# 5. at 50%, 80% and 95% of that capacity (the trace's times scaled), llmload
-#    replays the trace against the server (open loop, streaming), and
+# 3. at 50%, 80% and 95% of that capacity (the trace's times scaled), llmload
+#    replays the trace against the server (open loop, streaming); just
+#    before, `llmbench profile` measures the forward step (synthetic model: no
+#    download) and a burst of pure decode the engine's cost per sequence
+#    beyond it (added to make the "fitted" profile); and
 #    `llmsim validate` simulates the same trace with the raw and the fitted
 #    profile and compares TTFT and end-to-end latency at p50 and p90 (target:
 #    within 15%).
 # Writes OUT/table.md (and per level: results.json, the per-request CSV, the
-# scenario and validate.json) and prints the table.  Takes about 4 minutes.
+# scenario, the profiles and validate-*.json) and prints the table.  Takes about 7 minutes.
 #
 # Environment: FIDELITY_OUT (default out/fidelity), FIDELITY_MODEL (default
 # a 5M-parameter synthetic Llama with a 1024-token context), FIDELITY_THREADS
@@ -60,10 +58,6 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 # num FILE EXPR: a number from a JSON file (d is the document).
 num() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
-
-echo "fidelity: profiling $model ($threads thread(s))"
-$prio "$build/llmbench" profile --model "$model" --threads "$threads" --max-batch "$max_batch" --max-prefill 512 \
-    --repeat 9 -o "$out/profile.json" >"$out/profile.log" 2>&1
 
 echo "fidelity: generating the trace"
 "$build/llmsim" trace gen "{kind: poisson, rate: 1, duration: $((nreq * 3 / 2))s,
@@ -115,6 +109,11 @@ output: {interval: 1m}
 EOF
 }
 
+# profile_here DIR: measure the service-time profile now, into DIR/profile.json
+# ("raw"), and DIR/profile-fitted.json.  The machine this runs on may be
+# shared: its speed drifts by tens of percent within minutes, so each load
+# level gets its own profile measured just before it.
+#
 # The profile times llmbench's forward pass alone; the server's engine step
 # also does work per sequence outside it (sampling, detokenising, handing the
 # token to the HTTP thread that streams it).  That cost is fitted on a
@@ -123,26 +122,28 @@ EOF
 # measured TPOT p50 and the one llmsim predicts for that burst with the raw
 # profile, per sequence of the batch; the "fitted" profile adds it to every
 # decode step (batch x per-sequence cost).
-echo "fidelity: fitting the per-sequence step cost (decode at full batch)"
-"$py" -c "
-print('arrival_s,prompt_tokens,output_tokens,prompt_hash,tenant')
-for i in range(64): print('0.0,16,96,,')" >"$out/decode-trace.csv"
-$prio "$build/llmload" --url "$url" --trace "$out/decode-trace.csv" --stream -o "$out/decode.json" -q \
-    2>"$out/decode.err"
-scenario decode "$out/decode-trace.csv" 1 64 "$out/profile.json" >"$out/decode.yaml"
-"$build/llmsim" validate --scenario "$out/decode.yaml" --measured "$out/decode.json" --json "$out/decode-validate.json" \
-    >"$out/decode-validate.txt" || true
-per_seq=$(num "$out/decode-validate.json" \
-    "max(0.0, (d['figures']['tpot.p50']['measured'] - d['figures']['tpot.p50']['simulated']) / $max_batch)")
-"$py" - "$out/profile.json" "$per_seq" "$out/profile-fitted.json" <<'PY'
+profile_here() {
+    $prio "$build/llmbench" profile --model "$model" --threads "$threads" --max-batch "$max_batch" \
+        --max-prefill 512 --repeat 9 -o "$1/profile.json" >"$1/profile.log" 2>&1
+    $prio "$build/llmload" --url "$url" --trace "$out/decode-trace.csv" --stream -o "$1/decode.json" -q \
+        2>"$1/decode.err"
+    scenario decode "$out/decode-trace.csv" 1 64 "$1/profile.json" >"$1/decode.yaml"
+    "$build/llmsim" validate --scenario "$1/decode.yaml" --measured "$1/decode.json" \
+        --json "$1/decode-validate.json" >"$1/decode-validate.txt" || true
+    per_seq=$(num "$1/decode-validate.json" \
+        "max(0.0, (d['figures']['tpot.p50']['measured'] - d['figures']['tpot.p50']['simulated']) / $max_batch)")
+    "$py" - "$1/profile.json" "$per_seq" "$1/profile-fitted.json" <<'PY'
 import json, sys
 p, o = json.load(open(sys.argv[1])), float(sys.argv[2])
 p["decode"]["time_s"] = [[t + b * o for t in row] for b, row in zip(p["decode"]["batch"], p["decode"]["time_s"])]
 p["name"] += " + %.3f ms per sequence per step (fitted to llmserve)" % (o * 1e3)
 json.dump(p, open(sys.argv[3], "w"), indent=1)
 PY
-per_seq_ms=$("$py" -c "print('%.3f' % ($per_seq * 1e3))")
-echo "fidelity: llmserve's engine spends $per_seq_ms ms per sequence per step beyond the profiled forward pass"
+    per_seq_ms=$("$py" -c "print('%.3f' % ($per_seq * 1e3))")
+}
+"$py" -c "
+print('arrival_s,prompt_tokens,output_tokens,prompt_hash,tenant')
+for i in range(64): print('0.0,16,96,,')" >"$out/decode-trace.csv"
 
 table=$out/table.md
 {
@@ -154,15 +155,18 @@ for level in $levels; do
     rate=$("$py" -c "print('%.2f' % ($level * $cap))")
     dir=$out/load-$level
     mkdir -p "$dir"
-    echo "fidelity: $level of capacity ($rate requests/s, $nreq requests)"
+    profile_here "$dir"
+    echo "fidelity: $level of capacity ($rate requests/s, $nreq requests); engine cost beyond the forward pass: $per_seq_ms ms per sequence per step"
     $prio "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale "$ts" --max-requests "$nreq" --stream \
         -o "$dir/results.json" -q 2>"$dir/llmload.err"
     for prof in profile profile-fitted; do
-        scenario "$level" "$out/trace.csv" "$ts" "$nreq" "$out/$prof.json" >"$dir/scenario-$prof.yaml"
+        scenario "$level" "$out/trace.csv" "$ts" "$nreq" "$dir/$prof.json" >"$dir/scenario-$prof.yaml"
         "$build/llmsim" validate --scenario "$dir/scenario-$prof.yaml" --measured "$dir/results.json" \
             --json "$dir/validate-$prof.json" >"$dir/validate-$prof.txt" || true
         cat "$dir/validate-$prof.txt"
-        "$py" - "$dir/validate-$prof.json" "$level" "$rate" "$prof" >>"$table" <<'PY'
+        extra=""
+        [ "$prof" = profile-fitted ] && extra=" (+$per_seq_ms ms/seq)"
+        "$py" - "$dir/validate-$prof.json" "$level" "$rate" "$prof" "$extra" >>"$table" <<'PY'
 import json, sys
 f = json.load(open(sys.argv[1]))["figures"]
 cells = []
@@ -171,11 +175,11 @@ for k in ("ttft.p50", "ttft.p90", "e2e.p50", "e2e.p90"):
     err = "n/a" if v["error"] is None else "%+.0f%%" % (100 * v["error"])
     cells += ["%.0f / %.0f ms" % (1e3 * v["measured"], 1e3 * v["simulated"]), err]
 what = "raw" if sys.argv[4] == "profile" else "fitted"
-print("| %d%% | %s | %s | %s |" % (round(100 * float(sys.argv[2])), sys.argv[3], what, " | ".join(cells)))
+print("| %d%% | %s | %s | %s |" % (round(100 * float(sys.argv[2])), sys.argv[3], what + sys.argv[5], " | ".join(cells)))
 PY
     done
 done
 echo
 echo "fidelity: capacity $cap requests/s ($model, $threads thread(s)); $nreq requests per level;"
-echo "fidelity: profile raw (llmbench profile) and fitted (+ $per_seq_ms ms per sequence per step, from a decode burst)"
+echo "fidelity: profile raw (llmbench profile, measured before each level) and fitted (+ the engine's cost per sequence per step, from a decode burst before each level)"
 cat "$table"
