@@ -280,6 +280,11 @@ START_TEST(test_greedy_matches_float64_reference)
         fprintf(stderr, "SKIP: PYTHON3 or top_srcdir unset (run through make check)\n");
         return;
     }
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import numpy' 2>/dev/null", py);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "SKIP: %s has no numpy (scripts/setup.sh makes a .venv with it)\n", py);
+        return;
+    }
     snprintf(cmd, sizeof cmd, "'%s' '%s/tests/ref_llama.py' '%s' greedy -n 64", py, src, path);
     p = popen(cmd, "r");
     ck_assert_msg(p != NULL, "cannot run %s", cmd);

@@ -71,7 +71,6 @@ assert p['tokens'] == [1, 16, 64] and len(p['time_s']) == 3
 assert q['batch'] == [1, 2, 4] and len(q['context_tokens']) == 3
 assert len(q['time_s']) == 3 and all(len(r) == 3 for r in q['time_s'])
 assert all(t > 0 for t in p['time_s']) and all(t > 0 for r in q['time_s'] for t in r)
-assert p['time_s'][2] > p['time_s'][0], 'prefilling 64 tokens took no longer than 1'
 "
 fi
 cat >"$tmp/scenario.yaml" <<YAML
