@@ -9,6 +9,7 @@
 #    without Kubernetes service discovery, so the check runs on a copy with
 #    the kubernetes_sd_configs block swapped for static_configs: everything
 #    else, relabelling and rule files included, is checked as written);
+#  - the PromQL of the adapter rules and the dashboard parses (promtool);
 #  - every metric name in the alert rules, the dashboard, the adapter rules
 #    and the HPA is one llmserve exports: against the agreed list
 #    (tests/data/deploy/llmserve-metrics.txt) and, when `llmserve serve` is
@@ -66,6 +67,18 @@ awk '/kubernetes_sd_configs:/ {print "    static_configs:"; print "      - targe
 cp "$mon/alerts.yml" "$tmp/prom/"
 check "promtool check config prometheus.yml (service discovery swapped for a static target)" \
     promtool check config "$tmp/prom/prometheus.yml"
+
+# --- PromQL of the adapter rules and the dashboard -------------------------------------
+# promtool parses rule files only: every adapter query (placeholders filled as
+# the adapter fills them) and every dashboard query (Grafana variables given
+# values) becomes a recording rule.
+check "the adapter's and the dashboard's PromQL parses (promtool check rules)" sh -c \
+    "'$py' '$data/promql_rules.py' '$mon/adapter-rules.yaml' '$mon/grafana/llmserve.json' >'$tmp/promql.yml' &&
+     promtool check rules '$tmp/promql.yml'"
+sed 's/max_over_time(<<.Series>>/max_over_time((<<.Series>>/' "$mon/adapter-rules.yaml" >"$tmp/bad-adapter.yaml"
+check_fails "an unbalanced adapter query is caught" sh -c \
+    "'$py' '$data/promql_rules.py' '$tmp/bad-adapter.yaml' '$mon/grafana/llmserve.json' >'$tmp/bad.yml' &&
+     promtool check rules '$tmp/bad.yml'"
 
 # --- metric names ------------------------------------------------------------------------
 sources="$mon/alerts.yml $mon/grafana/llmserve.json $mon/adapter-rules.yaml $top_srcdir/deploy/k8s/base/hpa.yaml"
