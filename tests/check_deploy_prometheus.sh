@@ -13,7 +13,9 @@
 #  - every metric name in the alert rules, the dashboard, the adapter rules
 #    and the HPA is one llmserve exports: against the agreed list
 #    (tests/data/deploy/llmserve-metrics.txt) and, when `llmserve serve` is
-#    built and answers, against its real /metrics output;
+#    built and answers, against its real /metrics output, and a real
+#    Prometheus (Debian's) scraping it runs the adapter's queries and the
+#    alert rules (the Redis alert goes pending with Redis down);
 #  - the dashboard is valid JSON with unique panel ids, a target on every
 #    panel and the Prometheus data source variable.
 # Exits 77 (skipped) when promtool or Python's yaml is missing.
@@ -29,7 +31,9 @@ mon=$top_srcdir/deploy/monitoring
 data=$top_srcdir/tests/data/deploy
 tmp=$(mktemp -d)
 server_pid=""
+prom_pid=""
 cleanup() {
+    [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -125,6 +129,37 @@ if [ -x "$llmserve" ] && command -v curl >/dev/null 2>&1 && [ -r "$tokenizer" ] 
         check "promtool check metrics accepts llmserve's /metrics" sh -c "promtool check metrics < '$tmp/metrics.txt'"
         check "llmserve_redis_up is 0 with Redis unreachable (what LLMServeRedisUnreachable fires on)" \
             grep -q '^llmserve_redis_up 0$' "$tmp/metrics.txt"
+        # A real Prometheus (Debian's) scraping this llmserve with deploy's
+        # alert rules: the adapter's queries return the pod's series, and the
+        # Redis alert goes pending.
+        if command -v prometheus >/dev/null 2>&1; then
+            mkdir -p "$tmp/live"
+            cp "$mon/alerts.yml" "$tmp/live/"
+            pport=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+            cat >"$tmp/live/prometheus.yml" <<EOF
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [alerts.yml]
+scrape_configs:
+  - job_name: llmserve
+    static_configs:
+      - targets: ["127.0.0.1:$port"]
+        labels: {namespace: llmserve, pod: llmserve-0}
+EOF
+            prometheus --config.file="$tmp/live/prometheus.yml" --storage.tsdb.path="$tmp/live/data" \
+                --web.listen-address="127.0.0.1:$pport" >"$tmp/live/prometheus.log" 2>&1 &
+            prom_pid=$!
+            if "$py" "$data/live_prometheus.py" "http://127.0.0.1:$pport" "$mon/adapter-rules.yaml" >"$tmp/live.out" 2>&1; then
+                ok "a real Prometheus scraping llmserve: the adapter's queries and the Redis alert"
+            else
+                not_ok "a real Prometheus scraping llmserve: the adapter's queries and the Redis alert"
+            fi
+            sed 's/^/    # /' "$tmp/live.out"
+            kill "$prom_pid" 2>/dev/null
+            wait "$prom_pid" 2>/dev/null
+            prom_pid=""
+        else
+            echo "# prometheus not installed: the live scrape is skipped"
+        fi
     else
         not_ok "llmserve serve answered no /metrics: $(tail -n 5 "$tmp/server.err")"
     fi
