@@ -90,6 +90,14 @@ static void generate_usage(FILE *f)
             GEN_MAX_STOP);
 }
 
+static double gen_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* ---- the callback and the queue -------------------------------------------------------- */
 
 static void gen_on_event(void *ctx, const struct engine_event *ev)
@@ -335,7 +343,7 @@ static int generate_exec(int argc, char **argv)
     struct err e = {0};
     int *prompt = NULL, n_prompt = 0, rc = 1, r;
     size_t text_done = 0;
-    double t0;
+    double t0, t1;
     struct timespec ts;
 
     r = gen_parse(argc, argv, &o, &e);
@@ -408,7 +416,7 @@ static int generate_exec(int argc, char **argv)
     p.n_stop = o.n_stop;
     pthread_mutex_init(&out.mu, NULL);
     pthread_cond_init(&out.cv, NULL);
-    t0 = (clock_gettime(CLOCK_MONOTONIC, &ts), (double)ts.tv_sec + ts.tv_nsec * 1e-9);
+    t0 = gen_now_s();
     if (!o.print_ids && o.prompt != NULL) {
         fputs(o.prompt, stdout);
         fflush(stdout);
@@ -425,7 +433,7 @@ static int generate_exec(int argc, char **argv)
     }
     gen_print_new(&out, &text_done, o.print_ids);
     pthread_mutex_unlock(&out.mu);
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t1 = gen_now_s();
 
     if (o.print_ids) {
         for (int i = 0; i < out.n_ids; i++)
@@ -436,8 +444,7 @@ static int generate_exec(int argc, char **argv)
     }
     fflush(stdout);
     {
-        double dt = (double)ts.tv_sec + ts.tv_nsec * 1e-9 - t0;
-        double decode_s = dt - out.final.ttft_s;
+        double decode_s = t1 - t0 - out.final.ttft_s;
 
         fprintf(stderr,
                 "generate: %d prompt + %d generated tokens, finish %s; time to first token %.3f s, "
