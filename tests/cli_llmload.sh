@@ -163,6 +163,9 @@ if wait_http "http://127.0.0.1:$pport/v1/models"; then
         "sorted(d['load']['http_status'].items())")" = "[('200', 7), ('429', 1), ('500', 1), ('503', 1), ('none', 1)]"
     check "hostile peer: the 500 body is quoted in the CSV" grep -q '^[0-9]*,[0-9.]*,4,12,failed,500,.*"<html>boom</html>"$' "$tmp/hostile-requests.csv"
     check "hostile peer: the malformed chunk is named" grep -q ',3,failed,200,.*not JSON' "$tmp/hostile-requests.csv"
+    printf '%s\n0.0,4,2,,\n0.01,50000000,2,,\n' "$hdr" >"$tmp/huge-trace.csv"
+    expect_fail "hostile peer: a 5e7-token prompt in the trace exits 2 naming the request" 2 "request 1 of the trace" \
+        "$llmload" --url "http://127.0.0.1:$pport" --trace "$tmp/huge-trace.csv" -o "$tmp/huge.json"
     # Non-streamed answers that are not JSON.
     printf '%s\n0.0,4,12,,\n' "$hdr" >"$tmp/h2.csv"
     "$llmload" --url "http://127.0.0.1:$pport/v1/completions" --trace "$tmp/h2.csv" -o "$tmp/h2.json" -q 2>/dev/null

@@ -37,7 +37,7 @@
 
 #define LOAD_MAX_BODY_BYTES (4u << 20) /* a non-streamed answer larger than this is an error */
 #define LOAD_MAX_LINE_BYTES (1u << 20) /* one SSE line */
-#define LOAD_MAX_PROMPT_TOKENS 10000000u
+#define LOAD_MAX_PROMPT_TOKENS 10000000u /* per request: larger is a broken trace */
 
 struct load_opts {
     const char *url;       /* the endpoint: BASE/v1/completions or .../chat/completions */
@@ -547,6 +547,12 @@ static struct load_req *load_start(CURLM *m, const struct load_opts *o, const st
 
     if (r == NULL)
         goto oom;
+    if (tr->prompt_tokens > LOAD_MAX_PROMPT_TOKENS || tr->output_tokens > LOAD_MAX_PROMPT_TOKENS) {
+        err_set(e, ERR_INPUT, "request %llu of the trace: %u prompt and %u output tokens, beyond llmload's %u",
+                (unsigned long long)id, tr->prompt_tokens, tr->output_tokens, LOAD_MAX_PROMPT_TOKENS);
+        free(r);
+        return NULL;
+    }
     r->rec.id = id;
     r->rec.sched_s = tr->arrival_s;
     r->rec.first_byte_s = -1;
