@@ -59,6 +59,10 @@ expect_fail "bad --seed exits 2" 2 "seed" "$llmserve" generate --model "$small" 
 expect_fail "bad --quantize exits 2" 2 "unknown type 'q4'" "$llmserve" generate --model "$small" --quantize q4
 expect_fail "bad --prompt-ids exits 2" 2 "is not a token id" "$llmserve" generate --model "$small" --prompt-ids "1 2x 3" --print-ids
 expect_fail "empty --prompt-ids exits 2" 2 "no token ids" "$llmserve" generate --model "$small" --prompt-ids " " --print-ids
+expect_fail "a negative id exits 2" 2 "is not a token id" "$llmserve" generate --model "$small" --prompt-ids "1 -5" --print-ids
+expect_fail "an id past INT_MAX exits 2" 2 "is not a token id" "$llmserve" generate --model "$small" --prompt-ids "1 99999999999999999999" --print-ids
+expect_fail "-n 0 exits 2" 2 "\-n: '0'" "$llmserve" generate --model "$small" -n 0 --print-ids
+expect_fail "a prompt longer than the context exits 2" 2 "context" "$llmserve" generate --model "$small" --print-ids --prompt-ids "$(seq -s ' ' 1 130)"
 expect_fail "id outside the vocabulary exits 2" 2 "outside the vocabulary" "$llmserve" generate --model "$small" --prompt-ids "1 300" --print-ids
 expect_fail "--prompt without a tokenizer exits 2" 2 "needs a tokenizer" "$llmserve" generate --model "$small" --prompt hi
 expect_fail "text without a tokenizer exits 2" 2 "no tokenizer" "$llmserve" generate --model "$small"
