@@ -72,18 +72,18 @@ void kn_matmul_ref(float *out, const float *x, const struct kn_weights *w, int m
 void kn_quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group);
 void kn_dequantize_q8(float *x, const int8_t *q, const float *scales, size_t n, int group);
 void kn_f32_to_bf16(uint16_t *dst, const float *src, size_t n);
+void kn_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
 
 /* KN_Q8 weights re-laid for the GEMV (made once, at load time): row by row,
  * per block of 8 groups, 8 float scale slots and then the block's int8
  * (the last block of a row holds the (k/group) % 8 groups left, its unused
- * scale slots zero), so the GEMV reads one stream per row instead of two.  kn_pack_q8 writes
- * kn_pack_q8_bytes(w) bytes to DST (any alignment) and sets w->packed =
- * DST; the caller owns DST and keeps it, data and scales alive as long as
- * w is used (m > 1 and the portable kernels read data and scales).  The
- * results are bit for bit those without packing. */
+ * scale slots zero), so the GEMV reads one stream per row instead of two.
+ * kn_pack_q8 writes kn_pack_q8_bytes(w) bytes to DST (any alignment) and
+ * sets w->packed = DST; the caller owns DST and keeps it, data and scales
+ * alive as long as w is used (m > 1 and the portable kernels read data and
+ * scales).  The results are bit for bit those without packing. */
 size_t kn_pack_q8_bytes(const struct kn_weights *w);
 void kn_pack_q8(void *dst, struct kn_weights *w);
-void kn_bf16_to_f32(float *dst, const uint16_t *src, size_t n);
 
 /* ---- attention ---------------------------------------------------------------------- */
 
