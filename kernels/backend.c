@@ -4,7 +4,9 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -38,6 +40,33 @@ int kn_get_threads(void)
     return kn_threads;
 #else
     return 1;
+#endif
+}
+
+/* libgomp's threads wait for the next parallel region by spinning for
+ * 300,000 rounds before they sleep.  A forward pass opens a hundred short
+ * regions per token, so the threads spin almost all the time between them,
+ * and on a small VM the hypervisor then takes the spinning vCPU away (pause-
+ * loop exiting): llmserve's two-thread decode of a 110M model ran at 15
+ * tokens/s so, and at 28 with a spin of 10,000 rounds (docs/BENCHMARKS.md).
+ * libgomp reads its settings only at start-up, so when the user has set
+ * none of them this puts GOMP_SPINCOUNT=10000 in the environment and
+ * executes the program again, once (LLMSCALE_OMP_ENV marks the second
+ * start).  Call it first thing in main, before any thread exists.  Returns
+ * only when nothing was done or the re-execution failed. */
+void kn_openmp_defaults(char **argv)
+{
+#if defined(_OPENMP) && defined(__linux__)
+    if (getenv("LLMSCALE_OMP_ENV") != NULL || getenv("OMP_WAIT_POLICY") != NULL ||
+        getenv("GOMP_SPINCOUNT") != NULL)
+        return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 0) != 0 || setenv("LLMSCALE_OMP_ENV", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* Not re-executed (no /proc): carry on with libgomp's defaults. */
+    unsetenv("GOMP_SPINCOUNT");
+#else
+    (void)argv;
 #endif
 }
 

@@ -24,6 +24,10 @@
 /* Threads the kernels use (default: all cores, as OpenMP reports). */
 void kn_set_threads(int n);
 int kn_get_threads(void);
+/* Give OpenMP a short spin before its threads sleep (GOMP_SPINCOUNT=10000)
+ * when the user set no wait policy, by executing the program again with it
+ * in the environment: call first thing in main(argv).  See backend.c. */
+void kn_openmp_defaults(char **argv);
 
 enum kn_isa {
     KN_ISA_AUTO = 0,  /* the best the CPU supports */

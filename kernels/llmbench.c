@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "kernels/kernels.h"
 #include "kernels/bench.h"
 
 static const struct bench_command *const bench_commands[] = {
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
 {
     const struct bench_command *const *c;
 
+    kn_openmp_defaults(argv);
     log_init("llmbench");
     if (argc < 2) {
         llmbench_usage(stderr);

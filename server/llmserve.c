@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "kernels/kernels.h"
 #include "server/command.h"
 
 static const struct serve_command *const llmserve_commands[] = {
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
 {
     const struct serve_command *const *c;
 
+    kn_openmp_defaults(argv);
     log_init("llmserve");
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
                       strcmp(argv[1], "help") == 0)) {
