@@ -30,6 +30,7 @@ extern const struct bench_command bench_attention_entry;
 extern const struct bench_command bench_report_entry;
 extern const struct bench_command bench_model_entry;   /* bench_model.c */
 extern const struct bench_command bench_profile_entry; /* bench_profile.c */
+extern const struct bench_command bench_cuda_entry;    /* bench_cuda.c */
 
 /* Operands larger than this (one copy, in bytes) are refused as a usage
  * error rather than risking the machine's memory. */

@@ -20,6 +20,7 @@ static const struct bench_command *const bench_commands[] = {
     &bench_report_entry,
     &bench_model_entry,
     &bench_profile_entry,
+    &bench_cuda_entry,
     NULL,
 };
 
