@@ -31,7 +31,7 @@ enum serve_opt {
     O_HOST, O_PORT, O_HTTP_THREADS, O_CACHE, O_CACHE_TTL, O_CACHE_MAX_MB, O_REDIS, O_REDIS_TIMEOUT_MS,
     O_API_KEYS, O_RATE_RPM, O_RATE_TPM, O_MAX_BODY, O_MAX_PROMPT, O_MAX_TOKENS, O_DEFAULT_MAX_TOKENS,
     O_MAX_CONNECTIONS, O_REQUEST_TIMEOUT, O_IDLE_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_LOG_FORMAT,
-    O_NO_REQUEST_LOG,
+    O_NO_REQUEST_LOG, O_STEP_LOG,
     O_HELP,
 };
 
@@ -72,12 +72,13 @@ static const struct serve_option {
     {"drain-timeout", O_DRAIN_TIMEOUT, 1, "DUR", "on SIGTERM, time given to requests in flight (default 30s)"},
     {"log-format", O_LOG_FORMAT, 1, "FMT", "request log lines: plain (default) or json"},
     {"no-request-log", O_NO_REQUEST_LOG, 0, NULL, "no per-request log lines"},
+    {"step-log", O_STEP_LOG, 1, "FILE", "a CSV line per engine step (its timing and batch), to check llmsim's step model"},
     {"help", O_HELP, 0, NULL, "this help"},
 };
 #define N_SERVE_OPTIONS ((int)(sizeof(serve_options) / sizeof(serve_options[0])))
 
 struct serve_conf {
-    const char *model, *tokenizer, *cache_url, *redis_url, *api_keys;
+    const char *model, *tokenizer, *cache_url, *redis_url, *api_keys, *step_log;
     int quantize_q8;
     struct engine_opts eng;
     struct server_opts srv;
@@ -167,6 +168,7 @@ static int apply(struct serve_conf *c, int id, const char *name, const char *arg
         c->srv.log_json = strcmp(arg, "json") == 0;
         return 0;
     case O_NO_REQUEST_LOG: c->srv.log_requests = 0; return 0;
+    case O_STEP_LOG: c->step_log = arg; return 0;
     case O_CACHE_TTL:
         if (parse_dur(name, arg, &c->cache_ttl_s, e))
             return -1;
@@ -257,8 +259,34 @@ static void on_signal(int sig)
     serve_stop = 1;
 }
 
+/* --step-log: one CSV line per engine step, written on the engine thread
+ * (line-buffered: a few microseconds a step).  Times are seconds since the
+ * server started.  `llmbench calibrate` reads it. */
+struct step_log {
+    FILE *f;
+    double t0;
+};
+
+static void step_log_write(void *ctx, const struct engine_step *st)
+{
+    struct step_log *sl = ctx;
+
+    fprintf(sl->f, "%.6f,%.6f,%.6f,%.6f,%d,%d,%d,%ld,%d,%ld,%d\n", st->t_start - sl->t0, st->t_forward - sl->t0,
+            st->t_sample - sl->t0, st->t_end - sl->t0, st->seqs, st->prefill_seqs, st->prefill_tokens, st->prefill_ctx, st->decode_seqs,
+            st->decode_ctx, st->generated);
+}
+
+static double serve_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int serve_exec(int argc, char **argv)
 {
+    struct step_log sl = {NULL, 0};
     struct serve_conf c;
     struct model m;
     struct model_load_opts lo = {0};
@@ -286,6 +314,19 @@ static int serve_exec(int argc, char **argv)
         return err_exit_status(&e);
     }
     srv.opts = c.srv;
+
+    if (c.step_log != NULL) {
+        if ((sl.f = fopen(c.step_log, "w")) == NULL) {
+            err_set(&e, ERR_SYSTEM, "--step-log: cannot open %s: %s", c.step_log, strerror(errno));
+            goto fail;
+        }
+        setvbuf(sl.f, NULL, _IOLBF, 0); /* whole lines, at once: readers follow it live */
+        sl.t0 = serve_now_s();
+        fprintf(sl.f, "t_start,t_forward,t_sample,t_end,seqs,prefill_seqs,prefill_tokens,prefill_ctx,decode_seqs,"
+                      "decode_ctx,generated\n");
+        c.eng.on_step = step_log_write;
+        c.eng.on_step_ctx = &sl;
+    }
 
     /* the gateway parts first: bad flags fail before the model loads */
     if (c.api_keys != NULL && (srv.auth = auth_load(c.api_keys, &e)) == NULL) {
@@ -375,6 +416,10 @@ out:
     ratelimit_free(srv.rl);
     redis_link_free(rl_link);
     auth_free(srv.auth);
+    if (sl.f != NULL && fclose(sl.f) != 0) {
+        log_error("serve: --step-log %s: %s", c.step_log, strerror(errno));
+        rc = 1;
+    }
     return rc;
 }
 

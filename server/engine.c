@@ -487,9 +487,29 @@ static void engine_finish_list(struct engine *eng, struct engine_req *done)
     }
 }
 
+/* Describe the N planned slots in ST (for the on_step hook). */
+static void engine_step_describe(const struct engine *eng, int n, struct engine_step *st)
+{
+    for (int i = 0; i < n; i++) {
+        const struct engine_req *r = eng->slots[i].r;
+        long chunk = eng->slots[i].chunk, pos0 = r->n_cached;
+
+        st->seqs++;
+        if (r->n_tokens - r->n_cached > 1) {
+            st->prefill_seqs++;
+            st->prefill_tokens += (int)chunk;
+            /* token t of the chunk attends to positions 0 .. pos0+t */
+            st->prefill_ctx += chunk * pos0 + chunk * (chunk + 1) / 2;
+        } else {
+            st->decode_seqs++;
+            st->decode_ctx += pos0 + 1;
+        }
+    }
+}
+
 /* Run the forward pass over the N planned slots and take their tokens.
  * Returns the number of tokens generated. */
-static int engine_run_step(struct engine *eng, int n)
+static int engine_run_step(struct engine *eng, int n, struct engine_step *st)
 {
     int vocab = eng->m->cfg.vocab_size, generated = 0;
 
@@ -504,6 +524,7 @@ static int engine_run_step(struct engine *eng, int n)
         eng->fs[i].logits = r->n_cached + chunk == r->n_tokens ? eng->logits + (size_t)i * vocab : NULL;
     }
     forward_batch(eng->fwd, eng->fs, n);
+    st->t_sample = eng->o.on_step != NULL ? engine_now_s() : 0;
     for (int i = 0; i < n; i++) {
         struct engine_req *r = eng->slots[i].r;
         float *logits = eng->fs[i].logits;
@@ -528,9 +549,11 @@ static void *engine_main(void *arg)
     pthread_mutex_lock(&eng->mu);
     while (!eng->stop) {
         struct engine_req *done = NULL;
+        struct engine_step step = {0};
         int n, generated = 0;
         double t0;
 
+        step.t_start = engine_now_s();
         engine_reap_cancelled(eng, &done);
         engine_admit(eng, &done, engine_now_s());
         n = eng->n_running > 0 ? engine_plan(eng, &done) : 0;
@@ -542,8 +565,17 @@ static void *engine_main(void *arg)
 
         engine_finish_list(eng, done);
         t0 = engine_now_s();
-        if (n > 0)
-            generated = engine_run_step(eng, n);
+        if (n > 0) {
+            if (eng->o.on_step != NULL)
+                engine_step_describe(eng, n, &step);
+            generated = engine_run_step(eng, n, &step);
+            if (eng->o.on_step != NULL) {
+                step.t_forward = t0;
+                step.t_end = engine_now_s();
+                step.generated = generated;
+                eng->o.on_step(eng->o.on_step_ctx, &step);
+            }
+        }
 
         pthread_mutex_lock(&eng->mu);
         done = NULL;

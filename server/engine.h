@@ -21,6 +21,24 @@
 struct model;
 struct engine;
 
+/* What one engine step did, for the on_step hook: a log of these is what
+ * llmsim's step-time model is checked against (llmserve --step-log), and
+ * what `llmbench profile` times.  Times are CLOCK_MONOTONIC seconds. */
+struct engine_step {
+    double t_start;         /* the engine began planning the step */
+    double t_forward;       /* the forward pass began (planning done) */
+    double t_sample;        /* the forward pass ended: sampling and callbacks began */
+    double t_end;           /* tokens sampled and handed to their callbacks */
+    int seqs;               /* sequences in the step */
+    int prefill_seqs;       /* of them, prefilling a chunk of prompt */
+    int prefill_tokens;     /* prompt tokens in the step */
+    long prefill_ctx;       /* sum over prefill tokens of the positions each attends to */
+    int decode_seqs;        /* sequences decoding one token */
+    long decode_ctx;        /* sum of their contexts (positions attended) */
+    int generated;          /* tokens sampled */
+};
+typedef void (*engine_step_fn)(void *ctx, const struct engine_step *st);
+
 struct engine_opts {
     int max_batch;          /* sequences decoded together (default 16) */
     int max_queue;          /* requests waiting beyond the batch; submit fails beyond it (default 64) */
@@ -29,6 +47,9 @@ struct engine_opts {
     int prefill_chunk;      /* prompt tokens prefilled per step per sequence (default 256) */
     int threads;            /* kernel threads (0: all cores) */
     const char *backend;    /* kernels backend name ("cpu"; NULL: "cpu") */
+    engine_step_fn on_step; /* called on the engine thread after every step (NULL: none); it
+                               must return quickly */
+    void *on_step_ctx;
 };
 
 /* Sampling and stopping for one request. */

@@ -238,10 +238,23 @@ else
 fi
 
 # --- the engine's options pass through: int8 weights, a small KV cache ----------------------------
-LLMSERVE_QUANTIZE=q8 start_server z --model "$model_fast" --kv-cache-mb 1 --max-batch 2 || not_ok "q8 server starts"
+LLMSERVE_QUANTIZE=q8 start_server z --model "$model_fast" --kv-cache-mb 1 --max-batch 2 --step-log "$tmp/steps.csv" ||
+    not_ok "q8 server starts"
 st=$(post $z_port /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"ignore_eos":true}')
 check "--quantize q8 (from LLMSERVE_QUANTIZE), --kv-cache-mb 1: 8 tokens" sh -c "[ $st = 200 ] &&
     grep -q '\"completion_tokens\":8' $tmp/body"
+# --step-log: every step as it ends (line-buffered), the prompt's prefill
+# then 7 decode steps of one sequence, times increasing
+check "--step-log: a header, one prefill step and 7 decode steps, 8 tokens in all" python3 -c '
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert list(rows[0].keys())[:4] == ["t_start", "t_forward", "t_sample", "t_end"], rows[0].keys()
+assert sum(int(r["generated"]) for r in rows) == 8, rows
+assert int(rows[0]["prefill_tokens"]) >= 2 and int(rows[0]["decode_seqs"]) == 0, rows[0]
+assert all(int(r["decode_seqs"]) == 1 and int(r["prefill_tokens"]) == 0 for r in rows[1:]) and len(rows) == 8
+assert all(float(r["t_start"]) <= float(r["t_forward"]) <= float(r["t_sample"]) <= float(r["t_end"]) for r in rows)
+assert all(float(a["t_end"]) <= float(b["t_start"]) for a, b in zip(rows, rows[1:]))
+' "$tmp/steps.csv"
 kill "$z_pid"
 
 # --- loading, the request timeout, the connection limit -------------------------------------------
