@@ -86,8 +86,8 @@ static int profile_check_keys(const char *path, json_t *obj, const char *where,
 
 struct profile *profile_load_json(const char *path, struct err *e)
 {
-    static const char *const top_keys[] = {"format", "name", "kv_capacity_tokens", "prefill", "decode",
-                                           "measured", NULL};
+    static const char *const top_keys[] = {"format", "name", "kv_capacity_tokens", "step_overhead_s",
+                                           "prefill", "decode", "measured", NULL};
     static const char *const prefill_keys[] = {"tokens", "time_s", NULL};
     static const char *const decode_keys[] = {"batch", "context_tokens", "time_s", NULL};
     json_error_t jerr;
@@ -128,6 +128,14 @@ struct profile *profile_load_json(const char *path, struct err *e)
         goto fail;
     }
     p->kv_capacity_tokens = json_number_value(x);
+    x = json_object_get(root, "step_overhead_s");
+    if (x != NULL) {
+        if (!json_is_number(x) || json_number_value(x) < 0 || !isfinite(json_number_value(x))) {
+            err_at(e, path, 0, "step_overhead_s: expected a number >= 0 (seconds)");
+            goto fail;
+        }
+        p->step_overhead_s = json_number_value(x);
+    }
 
     pre = json_object_get(root, "prefill");
     if (!json_is_object(pre)) {
@@ -230,17 +238,17 @@ static double profile_interp(const double *xs, const double *ys, size_t n, doubl
 
 static double profile_table_s(const struct profile *p, double P, double B, double C)
 {
-    double t = 0;
+    double tp = 0, td = 0;
 
     if (P > 0)
-        t += profile_interp(p->prefill_tokens, p->prefill_s, p->n_prefill, P, 1);
-    if (B > 0) {
+        tp = profile_interp(p->prefill_tokens, p->prefill_s, p->n_prefill, P, 1);
+    if (B > 0 && p->n_batch == 1) {
+        td = profile_interp(p->decode_ctx, p->decode_s, p->n_ctx, C, 1) * B / p->decode_batch[0];
+    } else if (B > 0) {
         /* Bilinear: interpolate along context in the two bracketing batch rows,
          * then along batch. */
         size_t lo = 0, k;
-        double r0, r1;
-        if (p->n_batch == 1)
-            return t + profile_interp(p->decode_ctx, p->decode_s, p->n_ctx, C, 1) * B / p->decode_batch[0];
+        double r0, r1, b0, b1;
         for (k = 0; k + 2 < p->n_batch && p->decode_batch[k + 1] <= B; k++)
             ;
         lo = k;
@@ -248,13 +256,17 @@ static double profile_table_s(const struct profile *p, double P, double B, doubl
                            : profile_interp(p->decode_ctx, p->decode_s + lo * p->n_ctx, p->n_ctx, C, 1);
         r1 = p->n_ctx == 1 ? p->decode_s[(lo + 1) * p->n_ctx]
                            : profile_interp(p->decode_ctx, p->decode_s + (lo + 1) * p->n_ctx, p->n_ctx, C, 1);
-        {
-            double b0 = p->decode_batch[lo], b1 = p->decode_batch[lo + 1];
-            double y = r0 + (r1 - r0) * (B - b0) / (b1 - b0);
-            t += y > 0 ? y : 0;
-        }
+        b0 = p->decode_batch[lo];
+        b1 = p->decode_batch[lo + 1];
+        td = r0 + (r1 - r0) * (B - b0) / (b1 - b0);
+        if (td < 0)
+            td = 0;
     }
-    return t;
+    /* A step that prefills and decodes pays the fixed cost of a step, which
+     * both tables include, once. */
+    if (P > 0 && B > 0)
+        return tp + td - fmin(p->step_overhead_s, fmin(tp, td));
+    return tp + td;
 }
 
 /* ---- roofline profiles ---------------------------------------------------- */

@@ -9,11 +9,14 @@
  *  - table: measured (llmbench profile, or by hand) and read from JSON:
  *      {"format": "llmscale-profile-v1", "name": "...",
  *       "kv_capacity_tokens": 200000,
+ *       "step_overhead_s": 0.003,                               (optional, default 0)
  *       "prefill": {"tokens": [1, 512, 4096], "time_s": [...]},
  *       "decode":  {"batch": [1, 16, 64], "context_tokens": [0, 65536],
  *                   "time_s": [[...], [...], [...]]}}       (batch x context)
  *    iteration_s = prefill(P) + decode(B, C): piecewise linear in P, bilinear
- *    in (B, C), extended linearly past the last point.
+ *    in (B, C), extended linearly past the last point; a step with both pays
+ *    the fixed cost of a step (step_overhead_s, in both tables) only once:
+ *    minus min(step_overhead_s, prefill(P), decode(B, C)).
  *
  *  - roofline: computed from a GPU (peak FLOP/s, memory bandwidth, memory) and
  *    a model shape; see docs/ARCHITECTURE.md for the formulas:
@@ -85,6 +88,7 @@ struct profile {
     char name[160];
     double kv_capacity_tokens;
     /* table */
+    double step_overhead_s;  /* counted in both tables; paid once by a mixed step */
     size_t n_prefill;
     double *prefill_tokens;
     double *prefill_s;

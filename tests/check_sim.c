@@ -221,6 +221,35 @@ START_TEST(test_profile_table)
 }
 END_TEST
 
+/* step_overhead_s: a step that prefills and decodes pays the fixed cost once;
+ * pure steps are unchanged, and the saving never exceeds either part. */
+START_TEST(test_profile_step_overhead)
+{
+    static const char *json =
+        "{\"kv_capacity_tokens\": 1000, \"step_overhead_s\": 0.004,\n"
+        " \"prefill\": {\"tokens\": [1, 1001], \"time_s\": [0.001, 1.001]},\n"
+        " \"decode\": {\"batch\": [1, 65], \"context_tokens\": [0, 100000],\n"
+        "            \"time_s\": [[0.01, 0.02], [0.03, 0.04]]}}\n";
+    struct err e = {0};
+    struct profile *p;
+
+    make_tmpdir();
+    p = profile_load_json(write_file("p.json", json), &e);
+    ck_assert_msg(p != NULL, "%s", e.msg);
+    ck_assert_double_eq_tol(p->step_overhead_s, 0.004, 1e-12);
+    ck_assert_double_eq_tol(profile_iteration_s(p, 501, 0, 0, 0), 0.501, 1e-12);
+    ck_assert_double_eq_tol(profile_iteration_s(p, 0, 0, 1, 0), 0.01, 1e-12);
+    ck_assert_double_eq_tol(profile_iteration_s(p, 501, 0, 1, 0), 0.511 - 0.004, 1e-12);
+    /* a 1-token prefill (1 ms) saves at most its own 1 ms */
+    ck_assert_double_eq_tol(profile_iteration_s(p, 1, 0, 1, 0), 0.010, 1e-12);
+    profile_free(p);
+    p = profile_load_json(write_file("p.json", "{\"kv_capacity_tokens\": 5, \"step_overhead_s\": -1}"), &e);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(e.msg, "step_overhead_s") != NULL, "%s", e.msg);
+    remove_tmpdir();
+}
+END_TEST
+
 /* Malformed profiles are refused with the file and the key (or line). */
 START_TEST(test_profile_errors)
 {
@@ -1144,6 +1173,7 @@ static Suite *suite_sim(void)
     tcase_add_test(tc, test_roofline_llama2_7b);
     tcase_add_test(tc, test_catalog_complete);
     tcase_add_test(tc, test_profile_table);
+    tcase_add_test(tc, test_profile_step_overhead);
     tcase_add_test(tc, test_profile_errors);
     tcase_add_test(tc, test_scenario_defaults_and_set);
     tcase_add_test(tc, test_scenario_errors);
