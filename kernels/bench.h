@@ -31,6 +31,7 @@ extern const struct bench_command bench_report_entry;
 extern const struct bench_command bench_model_entry;   /* bench_model.c */
 extern const struct bench_command bench_profile_entry; /* bench_profile.c */
 extern const struct bench_command bench_cuda_entry;    /* bench_cuda.c */
+extern const struct bench_command bench_calibrate_entry; /* bench_calibrate.c */
 
 /* Operands larger than this (one copy, in bytes) are refused as a usage
  * error rather than risking the machine's memory. */
@@ -159,8 +160,11 @@ struct bench_step {
     struct forward_seq *fs;
     int *tokens;
     float *logits;
+    struct kn_prob_index *scratch;
     int max_seqs;
     int max_tokens;
+    int sample;   /* time sampling a token from each sequence's logits too (as the engine) */
+    long sampled; /* sum of the sampled ids (keeps the work observable) */
 };
 
 /* Load MODEL (int8 weights when QUANTIZE_Q8) and set up B.  Returns 0, or
@@ -173,5 +177,10 @@ void bench_step_close(struct bench_step *b);
 double bench_step_decode_s(struct bench_step *b, int batch, int ctx, int repeat);
 /* Median seconds of prefilling N prompt tokens of one sequence in one step. */
 double bench_step_prefill_s(struct bench_step *b, int n, int repeat);
+/* Median seconds of one step that prefills PREFILL prompt tokens of one
+ * sequence (0: none) and decodes BATCH others at CTX positions each (the
+ * engine's mixed steps of chunked prefill); needs max_seqs > BATCH when
+ * PREFILL > 0. */
+double bench_step_mixed_s(struct bench_step *b, int prefill, int batch, int ctx, int repeat);
 
 #endif

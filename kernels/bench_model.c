@@ -41,15 +41,15 @@ int bench_step_open(struct bench_step *b, const char *model, int quantize_q8, in
     if (model_load(b->m, model, &lo, e) < 0)
         goto fail;
     c = &b->m->cfg;
-    if (max_tokens > c->seq_len)
-        max_tokens = c->seq_len;
     per_seq = (c->seq_len + 15) / 16;
     b->kv = calloc(1, sizeof *b->kv);
     b->seqs = calloc((size_t)max_seqs, sizeof *b->seqs);
     b->fs = calloc((size_t)max_seqs, sizeof *b->fs);
     b->tokens = calloc((size_t)(max_tokens > max_seqs ? max_tokens : max_seqs), sizeof *b->tokens);
     b->logits = malloc((size_t)max_seqs * c->vocab_size * sizeof *b->logits);
-    if (b->kv == NULL || b->seqs == NULL || b->fs == NULL || b->tokens == NULL || b->logits == NULL) {
+    b->scratch = malloc((size_t)c->vocab_size * sizeof *b->scratch);
+    if (b->kv == NULL || b->seqs == NULL || b->fs == NULL || b->tokens == NULL || b->logits == NULL ||
+        b->scratch == NULL) {
         err_set(e, ERR_SYSTEM, "out of memory");
         goto fail;
     }
@@ -92,6 +92,7 @@ void bench_step_close(struct bench_step *b)
     free(b->fs);
     free(b->tokens);
     free(b->logits);
+    free(b->scratch);
     memset(b, 0, sizeof *b);
 }
 
@@ -101,17 +102,37 @@ struct bench_step_call {
     int n_seqs;
 };
 
+/* One step: the forward pass, then (when b->sample) a token drawn from
+ * every sequence's logits as the engine does for a request at temperature 1
+ * (what llmload asks for). */
 static void bench_step_run(void *arg, int i)
 {
     struct bench_step_call *c = arg;
+    struct bench_step *b = c->b;
 
     (void)i;
-    forward_batch(c->b->f, c->b->fs, c->n_seqs);
+    forward_batch(b->f, b->fs, c->n_seqs);
+    if (b->sample)
+        for (int s = 0; s < c->n_seqs; s++)
+            if (b->fs[s].logits != NULL)
+                b->sampled += kn_sample(b->fs[s].logits, b->m->cfg.vocab_size, 1.0f, 0, 1.0f,
+                                        (float)((s * 0.618034 + i * 0.414214) - (long)(s * 0.618034 + i * 0.414214)),
+                                        b->scratch);
 }
 
 double bench_step_decode_s(struct bench_step *b, int batch, int ctx, int repeat)
 {
-    struct bench_step_call call = {.b = b, .n_seqs = batch};
+    return bench_step_mixed_s(b, 0, batch, ctx, repeat);
+}
+
+double bench_step_prefill_s(struct bench_step *b, int n, int repeat)
+{
+    return bench_step_mixed_s(b, n, 0, 0, repeat);
+}
+
+double bench_step_mixed_s(struct bench_step *b, int prefill, int batch, int ctx, int repeat)
+{
+    struct bench_step_call call = {.b = b, .n_seqs = 0};
     int V = b->m->cfg.vocab_size;
 
     if (ctx < 1)
@@ -119,20 +140,17 @@ double bench_step_decode_s(struct bench_step *b, int batch, int ctx, int repeat)
     if (ctx > b->m->cfg.seq_len)
         ctx = b->m->cfg.seq_len;
     for (int s = 0; s < batch; s++)
-        b->fs[s] = (struct forward_seq){.tokens = &b->tokens[s], .n_tokens = 1, .pos0 = ctx - 1,
-                                        .kv = &b->seqs[s], .logits = b->logits + (size_t)s * V};
+        b->fs[call.n_seqs++] = (struct forward_seq){.tokens = &b->tokens[s], .n_tokens = 1, .pos0 = ctx - 1,
+                                                    .kv = &b->seqs[s], .logits = b->logits + (size_t)s * V};
+    if (prefill > 0) {
+        /* the prompt goes to the sequence after the decoding ones */
+        b->fs[call.n_seqs] = (struct forward_seq){.tokens = b->tokens, .n_tokens = prefill, .pos0 = 0,
+                                                  .kv = &b->seqs[batch],
+                                                  .logits = b->logits + (size_t)batch * V};
+        call.n_seqs++;
+    }
     return bench_time(bench_step_run, &call, repeat, 0).median_s;
 }
-
-double bench_step_prefill_s(struct bench_step *b, int n, int repeat)
-{
-    struct bench_step_call call = {.b = b, .n_seqs = 1};
-
-    b->fs[0] = (struct forward_seq){.tokens = b->tokens, .n_tokens = n, .pos0 = 0, .kv = &b->seqs[0],
-                                    .logits = b->logits};
-    return bench_time(bench_step_run, &call, repeat, 0).median_s;
-}
-
 
 /* ---- the subcommand -------------------------------------------------------------------- */
 

@@ -9,11 +9,20 @@
  *   kv_capacity_tokens       what llmserve's KV cache holds by default
  *                            (max batch x the model's context) or --kv-tokens
  *
- * Each figure is the median of --repeat timed steps after a warm-up
- * (bench_step_* in bench_model.c). */
+ *   step_overhead_s          what a step costs whatever it computes, counted
+ *                            in both tables: a step that prefills and decodes
+ *                            pays it once (measured as prefill + decode - mixed)
+ *
+ * A step is timed as the engine runs it: the forward pass (bench_step_* in
+ * bench_model.c), then a token sampled from each sequence's logits.  The
+ * points are measured in --repeat interleaved rounds, each point once a round
+ * (after an untimed warm-up step), and each figure is the median over the
+ * rounds: a machine whose speed drifts slows every point alike instead of
+ * bending the curves. */
 #include "config.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +32,11 @@
 #include "server/model.h"
 
 /* Most points on each axis. */
-#define PROFILE_MAX_POINTS 16
+#define PROFILE_MAX_POINTS 32
+/* Most interleaved rounds. */
+#define PROFILE_MAX_ROUNDS 99
+/* (prompt tokens, decoding sequences) pairs of the mixed steps timed. */
+#define PROFILE_MIXED 4
 
 static void profile_usage(FILE *f)
 {
@@ -36,25 +49,59 @@ static void profile_usage(FILE *f)
             "service-time profile llmsim reads ('service: {profile: FILE}' in a scenario).\n"
             "\n"
             "  --model M        a checkpoint or synthetic:NAME\n"
-            "  --max-batch N    largest decode batch measured (default 16): 1, 2, 4, ... N\n"
+            "  --max-batch N    largest decode batch measured (default 16): 1, 2, 3 ... 8, 10 ... N\n"
             "  -o, --output F   the profile JSON (default profile.json)\n"
             "  --quantize q8    int8 weights\n"
             "  --threads N      kernel threads (default: all cores)\n"
-            "  --repeat R       timed steps per point, the median kept (default 3)\n"
+            "  --repeat R       interleaved rounds, each timing every point once; the median\n"
+            "                   kept (default 5)\n"
             "  --max-prefill P  largest prefill measured (default: 1024 or the context)\n"
             "  --kv-tokens K    kv_capacity_tokens (default: max batch x the model's context)\n"
             "  --name NAME      the profile's name (default: the model's name and the host)\n");
 }
 
-/* 1, 2, 4, ... up to and including MAX into AXIS; returns the count. */
-static int profile_powers(int max, int first, int *axis)
+/* Decode batch sizes: every one up to 8, then steps of 2 up to 16, then
+ * of a quarter, and MAX last.  Returns the count. */
+static int profile_batch_axis(int max, int *axis)
 {
     int n = 0;
 
-    for (int v = first; v < max && n < PROFILE_MAX_POINTS - 1; v *= 2)
+    for (int v = 1; v < max && n < PROFILE_MAX_POINTS - 1; v += v < 8 ? 1 : v < 16 ? 2 : v / 4)
         axis[n++] = v;
     axis[n++] = max;
     return n;
+}
+
+/* Prefill sizes: 1, 8, 16, 32, 64, 96, 128, 192, 256, 384 ... (powers of
+ * two and the points halfway), and MAX last.  Returns the count. */
+static int profile_prefill_axis(int max, int *axis)
+{
+    int n = 0;
+
+    axis[n++] = 1;
+    for (int v = 8; v < max && n < PROFILE_MAX_POINTS - 1; v = v < 64 ? v * 2 : (v & (v - 1)) == 0 ? v * 3 / 2 : v / 3 * 4)
+        axis[n++] = v;
+    if (max > 1)
+        axis[n++] = max;
+    return n;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The median of the N values at V[0], V[STRIDE], ... (reordered: a copy). */
+static double profile_median(const double *v, int n, int stride)
+{
+    double tmp[PROFILE_MAX_ROUNDS];
+
+    for (int i = 0; i < n; i++)
+        tmp[i] = v[(size_t)i * stride];
+    qsort(tmp, (size_t)n, sizeof tmp[0], cmp_dbl);
+    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
 }
 
 static json_t *profile_int_array(const int *v, int n)
@@ -78,9 +125,11 @@ static int bench_profile_exec(int argc, char **argv)
     };
     static const char *const cols[] = {"step", "batch", "tokens", "context", "ms", "ms/token"};
     const char *model = NULL, *out_file = "profile.json", *name = NULL;
-    long max_batch = 16, threads = bench_cores(), repeat = 3, max_prefill = 0, kv_tokens = 0;
+    long max_batch = 16, threads = bench_cores(), repeat = 5, max_prefill = 0, kv_tokens = 0;
     int q8 = 0, c, rc = 1, n_pre, n_batch, n_ctx, seq;
-    int pre_axis[PROFILE_MAX_POINTS], batch_axis[PROFILE_MAX_POINTS], ctx_axis[3];
+    int pre_axis[PROFILE_MAX_POINTS], batch_axis[PROFILE_MAX_POINTS], ctx_axis[3], mix_axis[PROFILE_MIXED][2];
+    int n_points;
+    double *times = NULL, step_overhead = 0;
     struct bench_step b = {0};
     struct bench_table *table = NULL;
     json_t *doc = NULL, *pre_s = NULL, *dec_s = NULL, *measured;
@@ -109,7 +158,7 @@ static int bench_profile_exec(int argc, char **argv)
                 return bench_fail(&e);
             break;
         case 'r':
-            if (bench_parse_int("--repeat", optarg, 1, 1000, &repeat, &e) != 0)
+            if (bench_parse_int("--repeat", optarg, 1, PROFILE_MAX_ROUNDS, &repeat, &e) != 0)
                 return bench_fail(&e);
             break;
         case 'p':
@@ -139,8 +188,10 @@ static int bench_profile_exec(int argc, char **argv)
     kn_set_threads((int)threads);
     if (max_prefill == 0)
         max_prefill = 1024;
-    if (bench_step_open(&b, model, q8, (int)max_batch, (int)max_prefill, &e) < 0)
+    /* one sequence more than the largest batch: the prompt of a mixed step */
+    if (bench_step_open(&b, model, q8, (int)max_batch + 1, (int)(max_prefill + max_batch), &e) < 0)
         goto out;
+    b.sample = 1;
     seq = b.m->cfg.seq_len;
     if (max_prefill > seq)
         max_prefill = seq;
@@ -149,65 +200,112 @@ static int bench_profile_exec(int argc, char **argv)
     if (kv_tokens == 0)
         kv_tokens = max_batch * (long)seq;
 
-    /* the axes: prefill 1, 16, 64, 256 ... max; batch 1, 2, 4 ... max; total
-     * context from one position per sequence of the largest batch to a full
-     * context of one sequence (the table extends linearly past its ends) */
-    pre_axis[0] = 1;
-    n_pre = 1;
-    for (int v = 16; v < max_prefill && n_pre < PROFILE_MAX_POINTS - 1; v *= 4)
-        pre_axis[n_pre++] = v;
-    if (max_prefill > 1)
-        pre_axis[n_pre++] = (int)max_prefill;
-    n_batch = profile_powers((int)max_batch, 1, batch_axis);
+    /* the axes; total context from one position per sequence of the largest
+     * batch to a full context of one sequence (the table extends linearly
+     * past its ends) */
+    n_pre = profile_prefill_axis((int)max_prefill, pre_axis);
+    n_batch = profile_batch_axis((int)max_batch, batch_axis);
     ctx_axis[0] = (int)max_batch;
     ctx_axis[1] = seq / 2 > max_batch ? seq / 2 : (int)max_batch + 1;
     ctx_axis[2] = seq > ctx_axis[1] ? seq : ctx_axis[1] + 1;
     n_ctx = 3;
+    /* mixed steps: a short and a long prompt chunk beside one and all
+     * decoding sequences, at the middle context */
+    {
+        int p_short = max_prefill >= 64 ? 64 : (int)max_prefill, p_long = (int)max_prefill;
+        int mixed[PROFILE_MIXED][2] = {{p_short, 1}, {p_short, (int)max_batch}, {p_long, 1}, {p_long, (int)max_batch}};
 
+        memcpy(mix_axis, mixed, sizeof mixed);
+    }
+
+    n_points = n_pre + n_batch * n_ctx + PROFILE_MIXED * 3;
+    times = calloc((size_t)n_points * repeat, sizeof *times);
     table = bench_table_new(6, cols);
     doc = json_object();
     pre_s = json_array();
     dec_s = json_array();
-    if (table == NULL || doc == NULL || pre_s == NULL || dec_s == NULL) {
+    if (times == NULL || table == NULL || doc == NULL || pre_s == NULL || dec_s == NULL) {
         err_set(&e, ERR_SYSTEM, "out of memory");
         goto out;
     }
-    for (int i = 0; i < n_pre; i++) {
-        double s = bench_step_prefill_s(&b, pre_axis[i], (int)repeat);
+    /* times[point * repeat + round]: prefill points, then decode (batch,
+     * context), then for each mixed pair its prefill, decode and mixed step */
+    for (int r = 0; r < repeat; r++) {
+        int k = 0;
 
-        json_array_append_new(pre_s, json_real(s));
-        bench_table_row(table);
-        bench_table_cell(table, "prefill");
-        bench_table_cell(table, "1");
-        bench_table_cell(table, "%d", pre_axis[i]);
-        bench_table_cell(table, "%d", pre_axis[i]);
-        bench_table_cell(table, "%.3f", s * 1e3);
-        bench_table_cell(table, "%.4f", s * 1e3 / pre_axis[i]);
+        for (int i = 0; i < n_pre; i++)
+            times[(size_t)k++ * repeat + r] = bench_step_prefill_s(&b, pre_axis[i], 1);
+        for (int i = 0; i < n_batch; i++)
+            for (int j = 0; j < n_ctx; j++)
+                times[(size_t)k++ * repeat + r] = bench_step_decode_s(&b, batch_axis[i], ctx_axis[j] / batch_axis[i], 1);
+        for (int i = 0; i < PROFILE_MIXED; i++) {
+            int P = mix_axis[i][0], B = mix_axis[i][1], per_seq = ctx_axis[1] / B;
+
+            times[(size_t)k++ * repeat + r] = bench_step_prefill_s(&b, P, 1);
+            times[(size_t)k++ * repeat + r] = bench_step_decode_s(&b, B, per_seq, 1);
+            times[(size_t)k++ * repeat + r] = bench_step_mixed_s(&b, P, B, per_seq, 1);
+        }
+        log_info("profile: round %d of %ld done", r + 1, repeat);
     }
-    for (int i = 0; i < n_batch; i++) {
-        json_t *row = json_array();
 
-        if (row == NULL) {
-            err_set(&e, ERR_SYSTEM, "out of memory");
-            goto out;
-        }
-        for (int j = 0; j < n_ctx; j++) {
-            int per_seq = ctx_axis[j] / batch_axis[i];
-            double s;
+    {
+        int k = 0;
+        double overlaps[PROFILE_MIXED];
 
-            if (per_seq > seq)
-                per_seq = seq;
-            s = bench_step_decode_s(&b, batch_axis[i], per_seq, (int)repeat);
-            json_array_append_new(row, json_real(s));
+        for (int i = 0; i < n_pre; i++, k++) {
+            double t = profile_median(times + (size_t)k * repeat, (int)repeat, 1);
+
+            json_array_append_new(pre_s, json_real(t));
             bench_table_row(table);
-            bench_table_cell(table, "decode");
-            bench_table_cell(table, "%d", batch_axis[i]);
-            bench_table_cell(table, "%d", batch_axis[i]);
-            bench_table_cell(table, "%d", ctx_axis[j]);
-            bench_table_cell(table, "%.3f", s * 1e3);
-            bench_table_cell(table, "%.4f", s * 1e3 / batch_axis[i]);
+            bench_table_cell(table, "prefill");
+            bench_table_cell(table, "1");
+            bench_table_cell(table, "%d", pre_axis[i]);
+            bench_table_cell(table, "%d", pre_axis[i]);
+            bench_table_cell(table, "%.3f", t * 1e3);
+            bench_table_cell(table, "%.4f", t * 1e3 / pre_axis[i]);
         }
-        json_array_append_new(dec_s, row);
+        for (int i = 0; i < n_batch; i++) {
+            json_t *row = json_array();
+
+            if (row == NULL) {
+                err_set(&e, ERR_SYSTEM, "out of memory");
+                goto out;
+            }
+            for (int j = 0; j < n_ctx; j++, k++) {
+                double t = profile_median(times + (size_t)k * repeat, (int)repeat, 1);
+
+                json_array_append_new(row, json_real(t));
+                bench_table_row(table);
+                bench_table_cell(table, "decode");
+                bench_table_cell(table, "%d", batch_axis[i]);
+                bench_table_cell(table, "%d", batch_axis[i]);
+                bench_table_cell(table, "%d", ctx_axis[j]);
+                bench_table_cell(table, "%.3f", t * 1e3);
+                bench_table_cell(table, "%.4f", t * 1e3 / batch_axis[i]);
+            }
+            json_array_append_new(dec_s, row);
+        }
+        for (int i = 0; i < PROFILE_MIXED; i++, k += 3) {
+            double tp = profile_median(times + (size_t)k * repeat, (int)repeat, 1);
+            double td = profile_median(times + (size_t)(k + 1) * repeat, (int)repeat, 1);
+            double tm = profile_median(times + (size_t)(k + 2) * repeat, (int)repeat, 1);
+
+            overlaps[i] = tp + td - tm;
+            bench_table_row(table);
+            bench_table_cell(table, "mixed");
+            bench_table_cell(table, "%d", mix_axis[i][1] + 1);
+            bench_table_cell(table, "%d", mix_axis[i][0] + mix_axis[i][1]);
+            bench_table_cell(table, "%d", ctx_axis[1] / mix_axis[i][1] * mix_axis[i][1]);
+            bench_table_cell(table, "%.3f", tm * 1e3);
+            bench_table_cell(table, "%.4f", tm * 1e3 / (mix_axis[i][0] + mix_axis[i][1]));
+        }
+        /* the overhead a mixed step saves: the median of the pairs', never
+         * negative, never more than the cheapest step measured */
+        step_overhead = profile_median(overlaps, PROFILE_MIXED, 1);
+        if (step_overhead < 0)
+            step_overhead = 0;
+        for (int i = 0; i < n_pre + n_batch * n_ctx; i++)
+            step_overhead = fmin(step_overhead, profile_median(times + (size_t)i * repeat, (int)repeat, 1));
     }
     if (name == NULL) {
         json_t *host = bench_host_json();
@@ -221,6 +319,7 @@ static int bench_profile_exec(int argc, char **argv)
     json_object_set_new(doc, "format", json_string("llmscale-profile-v1"));
     json_object_set_new(doc, "name", json_string(name));
     json_object_set_new(doc, "kv_capacity_tokens", json_integer(kv_tokens));
+    json_object_set_new(doc, "step_overhead_s", json_real(step_overhead));
     json_object_set_new(doc, "prefill", json_pack("{s:o, s:o}", "tokens", profile_int_array(pre_axis, n_pre),
                                                   "time_s", pre_s));
     pre_s = NULL;
@@ -241,6 +340,7 @@ out:
     if (rc != 0)
         rc = bench_fail(&e);
     bench_step_close(&b);
+    free(times);
     bench_table_free(table);
     json_decref(pre_s);
     json_decref(dec_s);

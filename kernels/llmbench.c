@@ -21,6 +21,7 @@ static const struct bench_command *const bench_commands[] = {
     &bench_model_entry,
     &bench_profile_entry,
     &bench_cuda_entry,
+    &bench_calibrate_entry,
     NULL,
 };
 

@@ -3,7 +3,8 @@
 # line: help, usage errors (exit 2 naming the option), a tiny profile of a
 # small synthetic model whose JSON has the shape llmsim reads (checked by
 # Python when there is one) and that `llmsim run` accepts in a scenario, and
-# a tiny `llmbench model` run printing its four figures.  Kept small so it
+# a tiny `llmbench model` run printing its four figures, and `llmbench
+# calibrate` on a step log with known factors and on broken ones.  Kept small so it
 # runs in seconds, also under the sanitizers.  Run by `make check`; exits 77
 # when llmbench or llmsim was not built.
 set -u
@@ -58,7 +59,7 @@ expect_fail "unknown option exits 2" 2 "unknown or incomplete option" "$llmbench
 
 "$llmbench" profile --model "$small" --max-batch 4 --repeat 1 --max-prefill 64 -o "$tmp/profile.json" >"$tmp/p.out" 2>"$tmp/p.err"
 check "profile runs" test $? -eq 0
-check "profile prints prefill and decode rows" sh -c "grep -q '^prefill' '$tmp/p.out' && grep -q '^decode' '$tmp/p.out'"
+check "profile prints prefill, decode and mixed rows" sh -c "grep -q '^prefill' '$tmp/p.out' && grep -q '^decode' '$tmp/p.out' && grep -q '^mixed' '$tmp/p.out'"
 py=${PYTHON3:-$(command -v python3 || true)}
 if [ -n "$py" ]; then
     check "the profile has llmsim's shape" "$py" -c "
@@ -67,10 +68,12 @@ d = json.load(open('$tmp/profile.json'))
 assert d['format'] == 'llmscale-profile-v1'
 assert d['kv_capacity_tokens'] == 4 * 128
 p, q = d['prefill'], d['decode']
-assert p['tokens'] == [1, 16, 64] and len(p['time_s']) == 3
-assert q['batch'] == [1, 2, 4] and len(q['context_tokens']) == 3
-assert len(q['time_s']) == 3 and all(len(r) == 3 for r in q['time_s'])
+assert p['tokens'] == [1, 8, 16, 32, 64] and len(p['time_s']) == 5, p['tokens']
+assert q['batch'] == [1, 2, 3, 4] and len(q['context_tokens']) == 3, q['batch']
+assert len(q['time_s']) == 4 and all(len(r) == 3 for r in q['time_s'])
 assert all(t > 0 for t in p['time_s']) and all(t > 0 for r in q['time_s'] for t in r)
+# the fixed cost of a step, paid once by a mixed one: never more than the cheapest step
+assert 0 <= d['step_overhead_s'] <= min(p['time_s'] + [t for r in q['time_s'] for t in r])
 "
 fi
 cat >"$tmp/scenario.yaml" <<YAML
@@ -98,6 +101,78 @@ status=$?
 check "model runs" test "$status" -eq 0
 check "model prints its four figures" sh -c "grep -q 'decode f32' '$tmp/m.out' && grep -q 'decode q8' '$tmp/m.out' &&
     grep -q 'batch 4' '$tmp/m.out' && grep -q 'prefill 32' '$tmp/m.out'"
+
+# ---- llmbench calibrate: a profile against a step log -----------------------------
+# A profile with round numbers, and a log of steps each a known factor slower
+# than it predicts: decode at batch 1 x1.5, at batch 16 x2, prefill x1.2.
+cat >"$tmp/cal.json" <<'JSON'
+{"format": "llmscale-profile-v1", "name": "cal", "kv_capacity_tokens": 1000, "step_overhead_s": 0.002,
+ "prefill": {"tokens": [1, 1001], "time_s": [0.001, 1.001]},
+ "decode": {"batch": [1, 16], "context_tokens": [0, 100000], "time_s": [[0.01, 0.01], [0.02, 0.02]]}}
+JSON
+header=t_start,t_forward,t_sample,t_end,seqs,prefill_seqs,prefill_tokens,prefill_ctx,decode_seqs,decode_ctx,generated
+{
+    echo "$header"
+    i=0
+    while [ $i -lt 25 ]; do
+        echo "$i.0,$i.0,$i.01,$i.015,1,0,0,0,1,100,1"
+        echo "$i.5,$i.5,$i.53,$i.54,16,0,0,0,16,1600,16"
+        echo "$i.1,$i.1,$i.7,$i.7012,1,1,501,125751,0,0,1"
+        i=$((i + 1))
+    done
+} >"$tmp/steps.csv"
+"$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/steps.csv" -o "$tmp/cal-out.json" >"$tmp/cal.out" 2>"$tmp/cal.err"
+check "calibrate runs" test $? -eq 0
+check "calibrate prints the factors" grep -q '^factors: prefill 1.200; decode 1:1.500 16:2.000' "$tmp/cal.out"
+if [ -n "$py" ]; then
+    check "calibrate scales the profile by them" "$py" -c "
+import json
+d = json.load(open('$tmp/cal-out.json'))
+close = lambda a, b: abs(a - b) < 1e-9 * max(1, abs(b))
+assert all(map(close, d['prefill']['time_s'], [0.0012, 1.2012])), d['prefill']
+assert all(map(close, sum(d['decode']['time_s'], []), [0.015, 0.015, 0.04, 0.04])), d['decode']
+assert close(d['step_overhead_s'], 0.003), d['step_overhead_s']
+assert d['measured']['calibrated']['decode_factors'] == [1.5, 2.0] or all(map(close, d['measured']['calibrated']['decode_factors'], [1.5, 2.0]))
+"
+fi
+check "the calibrated profile runs in llmsim" sh -c "sed 's|profile: profile.json|profile: $tmp/cal-out.json|' '$tmp/scenario.yaml' >'$tmp/cal.yaml' &&
+    '$llmsim' run '$tmp/cal.yaml' -o '$tmp/sim3' --no-report -q 2>/dev/null"
+# hostile and broken logs: each refused with the file and line
+cal_fail() { # DESCRIPTION PATTERN FILE-CONTENT
+    printf '%s' "$3" >"$tmp/bad.csv"
+    expect_fail "calibrate: $1" 2 "$2" "$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/bad.csv"
+}
+cal_fail "an empty log" "bad.csv:1: not an llmserve step log" ""
+cal_fail "a wrong header" "bad.csv:1: not an llmserve step log" "a,b,c
+1,2,3
+"
+cal_fail "no steps" "no steps logged" "$header
+"
+cal_fail "a word for a number" "bad.csv:3: field 4 (t_end)" "$header
+1,1,1,1.1,1,0,0,0,1,10,1
+1,1,1,x,1,0,0,0,1,10,1
+"
+cal_fail "a negative count" "bad.csv:2: field 9 (decode_seqs)" "$header
+1,1,1,1.1,1,0,0,0,-1,10,1
+"
+cal_fail "a truncated line" "bad.csv:2: field 5 (seqs)" "$header
+1,1,1,1.1,1"
+cal_fail "an extra field" "bad.csv:2: field 11 (generated)" "$header
+1,1,1,1.1,1,0,0,0,1,10,1,7
+"
+cal_fail "an infinite time" "bad.csv:2: field 1 (t_start)" "$header
+inf,1,1,1.1,1,0,0,0,1,10,1
+"
+cal_fail "t_end before t_forward" "bad.csv:2: t_end before t_forward" "$header
+1,2,2,1,1,0,0,0,1,10,1
+"
+"$py" -c "import sys; sys.stdout.write('$header\n' + '1,' * 600000 + '\n')" >"$tmp/bad.csv" 2>/dev/null &&
+    expect_fail "calibrate: an over-long line" 2 "bad.csv:2" "$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/bad.csv"
+printf '%s\n1,1,1,1.1,1,0\0000,0,1,10,1\n' "$header" >"$tmp/bad.csv"
+expect_fail "calibrate: a NUL byte" 2 "bad.csv:2" "$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/bad.csv"
+expect_fail "calibrate: a missing log" 1 "nope.csv" "$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/nope.csv"
+expect_fail "calibrate: a broken profile" 2 "bad.csv" "$llmbench" calibrate --profile "$tmp/bad.csv" --steps "$tmp/steps.csv"
+expect_fail "calibrate without --steps" 2 "are required" "$llmbench" calibrate --profile "$tmp/cal.json"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
