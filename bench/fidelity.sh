@@ -9,18 +9,20 @@
 #    capacity (completed requests per second while saturated);
 # 3. at 50%, 80% and 95% of that capacity (the trace's times scaled), llmload
 #    replays the trace against the server (open loop, streaming); just
-#    before, `llmbench profile` measures the forward step (synthetic model: no
-#    download) and a burst of pure decode the engine's cost per sequence
-#    beyond it (added to make the "fitted" profile); and
-#    `llmsim validate` simulates the same trace with the raw and the fitted
-#    profile and compares TTFT and end-to-end latency at p50 and p90 (target:
-#    within 15%).
+#    before, `llmbench profile` measures the engine's step (synthetic model:
+#    no download), and a replay of another trace at the same rate calibrates
+#    it (`llmbench calibrate` on the steps the server logs); and
+#    `llmsim validate` simulates the same trace with the raw and the
+#    calibrated profile and compares TTFT and end-to-end latency at p50 and
+#    p90 (target: within 15%).
 # Writes OUT/table.md (and per level: results.json, the per-request CSV, the
-# scenario, the profiles and validate-*.json) and prints the table.  Takes about 7 minutes.
+# scenario, the profiles, the calibration and validate-*.json; steps.csv, every
+# step the server ran) and prints the table.  Takes about 8 minutes.
 #
 # Environment: FIDELITY_OUT (default out/fidelity), FIDELITY_MODEL (default
 # a 5M-parameter synthetic Llama with a 1024-token context), FIDELITY_THREADS
-# (kernel threads for server and profile, default 1), FIDELITY_REQUESTS
+# (kernel threads for server and profile, default 1), FIDELITY_PIN (1: pin
+# llmload to CPU 0 and the server and profile to the last CPU; 0: no), FIDELITY_REQUESTS
 # (requests per load level, default 300), FIDELITY_LEVELS (default
 # "0.5 0.8 0.95"), FIDELITY_NICE (the niceness of the measured processes
 # when run as root, default -15; 0 leaves it), LLMSCALE_SHARED (for tokenizer.bin, default ../shared).
@@ -46,6 +48,22 @@ if [ "$(id -u)" -eq 0 ] && [ "${FIDELITY_NICE:--15}" != 0 ]; then
     prio="nice -n ${FIDELITY_NICE:--15}"
 fi
 
+# Pinning: on a small machine the load generator, the server's HTTP threads
+# and its engine share the cores, and the engine's steps slow by whatever
+# the others take from its core -- by tens of percent on 2 cores, varying
+# with the load (the steps in steps.csv show it).  With FIDELITY_PIN=1 (the
+# default when taskset exists and there are at least 2 CPUs) llmload runs on
+# CPU 0 and the server and the profile on the last CPU, as a client on
+# another machine would.
+pin_srv="" pin_load=""
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+if [ "${FIDELITY_PIN:-1}" = 1 ] && [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+    pin_srv="taskset -c $((ncpu - 1))"
+    pin_load="taskset -c 0"
+fi
+prio_srv="$prio $pin_srv"
+prio_load="$prio $pin_load"
+
 for p in llmserve llmload llmsim llmbench; do
     [ -x "$build/$p" ] || { echo "fidelity: $build/$p not built" >&2; exit 1; }
 done
@@ -66,9 +84,9 @@ echo "fidelity: generating the trace"
     --seed 7 -o "$out/trace.csv" 2>/dev/null
 
 echo "fidelity: starting llmserve"
-$prio "$build/llmserve" serve --model "$model" --tokenizer "$tokenizer" --chat-template raw --threads "$threads" \
+$prio_srv "$build/llmserve" serve --model "$model" --tokenizer "$tokenizer" --chat-template raw --threads "$threads" \
     --max-batch "$max_batch" --max-queue 100000 --max-connections 4096 --cache off --port 0 \
-    --no-request-log >"$out/server.out" 2>"$out/server.err" &
+    --no-request-log --step-log "$out/steps.csv" >"$out/server.out" 2>"$out/server.err" &
 server_pid=$!
 port=""
 i=0
@@ -84,7 +102,7 @@ url=http://127.0.0.1:$port
 # Capacity: the first 200 requests of the trace sent at once; the server
 # works at full batch, and completed requests per second is its capacity.
 echo "fidelity: measuring capacity"
-$prio "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale 0.0001 --max-requests 200 --stream \
+$prio_load "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale 0.0001 --max-requests 200 --stream \
     -o "$out/capacity.json" -q 2>"$out/capacity.err"
 cap=$(num "$out/capacity.json" "d['throughput']['requests_per_s']")
 echo "fidelity: capacity $cap requests/s"
@@ -109,41 +127,36 @@ output: {interval: 1m}
 EOF
 }
 
-# profile_here DIR: measure the service-time profile now, into DIR/profile.json
-# ("raw"), and DIR/profile-fitted.json.  The machine this runs on may be
-# shared: its speed drifts by tens of percent within minutes, so each load
-# level gets its own profile measured just before it.
+# profile_here DIR RATE: measure the service-time profile now, into
+# DIR/profile.json ("raw"), and calibrate it into DIR/profile-calibrated.json.
+# The machine this runs on may be shared: its speed drifts by tens of percent
+# within minutes, so each load level gets its own profile measured just
+# before it.
 #
-# The profile times llmbench's forward pass alone; the server's engine step
-# also does work per sequence outside it (sampling, detokenising, handing the
-# token to the HTTP thread that streams it).  That cost is fitted on a
-# different workload than the one validated -- 64 requests of 16 prompt and
-# 96 output tokens at once, decode at full batch -- as the gap between the
-# measured TPOT p50 and the one llmsim predicts for that burst with the raw
-# profile, per sequence of the batch; the "fitted" profile adds it to every
-# decode step (batch x per-sequence cost).
+# `llmbench profile` times the engine's step (forward pass and sampling) in a
+# quiet loop; in the server the same step shares the machine with the HTTP
+# threads and the client.  The calibration measures that: a different trace
+# (another seed) is replayed at the level's rate (150 requests), the steps the
+# server logs meanwhile (--step-log) are held against the profile's
+# predictions, and `llmbench calibrate` scales the profile by the measured
+# factors (per decode batch, and prefill).  The validated trace is never
+# seen by the calibration.
 profile_here() {
-    $prio "$build/llmbench" profile --model "$model" --threads "$threads" --max-batch "$max_batch" \
-        --max-prefill 512 --repeat 9 -o "$1/profile.json" >"$1/profile.log" 2>&1
-    $prio "$build/llmload" --url "$url" --trace "$out/decode-trace.csv" --stream -o "$1/decode.json" -q \
-        2>"$1/decode.err"
-    scenario decode "$out/decode-trace.csv" 1 64 "$1/profile.json" >"$1/decode.yaml"
-    "$build/llmsim" validate --scenario "$1/decode.yaml" --measured "$1/decode.json" \
-        --json "$1/decode-validate.json" >"$1/decode-validate.txt" || true
-    per_seq=$(num "$1/decode-validate.json" \
-        "max(0.0, (d['figures']['tpot.p50']['measured'] - d['figures']['tpot.p50']['simulated']) / $max_batch)")
-    "$py" - "$1/profile.json" "$per_seq" "$1/profile-fitted.json" <<'PY'
-import json, sys
-p, o = json.load(open(sys.argv[1])), float(sys.argv[2])
-p["decode"]["time_s"] = [[t + b * o for t in row] for b, row in zip(p["decode"]["batch"], p["decode"]["time_s"])]
-p["name"] += " + %.3f ms per sequence per step (fitted to llmserve)" % (o * 1e3)
-json.dump(p, open(sys.argv[3], "w"), indent=1)
-PY
-    per_seq_ms=$("$py" -c "print('%.3f' % ($per_seq * 1e3))")
+    $prio_srv "$build/llmbench" profile --model "$model" --threads "$threads" --max-batch "$max_batch" \
+        --max-prefill 512 --repeat 7 -o "$1/profile.json" >"$1/profile.log" 2>&1
+    n0=$(wc -l <"$out/steps.csv")
+    $prio_load "$build/llmload" --url "$url" --trace "$out/calib-trace.csv" --time-scale "$2" --max-requests 150 \
+        --stream -o "$1/calib.json" -q 2>"$1/calib.err"
+    n1=$(wc -l <"$out/steps.csv")
+    sed -n "1p;$((n0 + 1)),${n1}p" "$out/steps.csv" >"$1/calib-steps.csv"
+    "$build/llmbench" calibrate --profile "$1/profile.json" --steps "$1/calib-steps.csv" \
+        -o "$1/profile-calibrated.json" >"$1/calibrate.txt"
+    factors=$(sed -n 's/^factors: //p' "$1/calibrate.txt")
 }
-"$py" -c "
-print('arrival_s,prompt_tokens,output_tokens,prompt_hash,tenant')
-for i in range(64): print('0.0,16,96,,')" >"$out/decode-trace.csv"
+"$build/llmsim" trace gen "{kind: poisson, rate: 1, duration: 300s,
+    prompt_tokens: {kind: lognormal, median: 96, sigma: 0.6, min: 16, max: 512},
+    output_tokens: {kind: lognormal, median: 48, sigma: 0.5, min: 8, max: 256}}" \
+    --seed 8 -o "$out/calib-trace.csv" 2>/dev/null
 
 table=$out/table.md
 {
@@ -155,17 +168,16 @@ for level in $levels; do
     rate=$("$py" -c "print('%.2f' % ($level * $cap))")
     dir=$out/load-$level
     mkdir -p "$dir"
-    profile_here "$dir"
-    echo "fidelity: $level of capacity ($rate requests/s, $nreq requests); engine cost beyond the forward pass: $per_seq_ms ms per sequence per step"
-    $prio "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale "$ts" --max-requests "$nreq" --stream \
+    profile_here "$dir" "$ts"
+    echo "fidelity: $level of capacity ($rate requests/s, $nreq requests); calibration factors: $factors"
+    $prio_load "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale "$ts" --max-requests "$nreq" --stream \
         -o "$dir/results.json" -q 2>"$dir/llmload.err"
-    for prof in profile profile-fitted; do
+    for prof in profile profile-calibrated; do
         scenario "$level" "$out/trace.csv" "$ts" "$nreq" "$dir/$prof.json" >"$dir/scenario-$prof.yaml"
         "$build/llmsim" validate --scenario "$dir/scenario-$prof.yaml" --measured "$dir/results.json" \
             --json "$dir/validate-$prof.json" >"$dir/validate-$prof.txt" || true
         cat "$dir/validate-$prof.txt"
         extra=""
-        [ "$prof" = profile-fitted ] && extra=" (+$per_seq_ms ms/seq)"
         "$py" - "$dir/validate-$prof.json" "$level" "$rate" "$prof" "$extra" >>"$table" <<'PY'
 import json, sys
 f = json.load(open(sys.argv[1]))["figures"]
@@ -174,12 +186,12 @@ for k in ("ttft.p50", "ttft.p90", "e2e.p50", "e2e.p90"):
     v = f[k]
     err = "n/a" if v["error"] is None else "%+.0f%%" % (100 * v["error"])
     cells += ["%.0f / %.0f ms" % (1e3 * v["measured"], 1e3 * v["simulated"]), err]
-what = "raw" if sys.argv[4] == "profile" else "fitted"
+what = "raw" if sys.argv[4] == "profile" else "calibrated"
 print("| %d%% | %s | %s | %s |" % (round(100 * float(sys.argv[2])), sys.argv[3], what + sys.argv[5], " | ".join(cells)))
 PY
     done
 done
 echo
 echo "fidelity: capacity $cap requests/s ($model, $threads thread(s)); $nreq requests per level;"
-echo "fidelity: profile raw (llmbench profile, measured before each level) and fitted (+ the engine's cost per sequence per step, from a decode burst before each level)"
+echo "fidelity: profile raw (llmbench profile, measured before each level) and calibrated (llmbench calibrate on the steps the server logged replaying another trace at the same rate)"
 cat "$table"
