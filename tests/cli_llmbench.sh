@@ -51,9 +51,18 @@ valid_json() {
 
 # --- help and usage ---------------------------------------------------------------
 check "llmbench --help lists the commands" sh -c "'$llmbench' --help | grep -q 'matmul' && '$llmbench' --help | grep -q 'attention'"
-for c in roofline matmul attention report; do
+for c in roofline matmul attention report model profile calibrate cuda; do
     check "llmbench $c --help" sh -c "'$llmbench' $c --help | grep -q 'usage: llmbench $c'"
 done
+# without a GPU (or without CUDA built in) `llmbench cuda` says why and fails
+"$llmbench" cuda --quick >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ "$st" -eq 0 ]; then
+    ok "llmbench cuda ran (a GPU is present)"
+else
+    check "llmbench cuda without a GPU: exit 1 or 2, saying why ($st)" sh -c "[ $st -eq 1 -o $st -eq 2 ] &&
+        grep -qi 'cuda' '$tmp/err'"
+fi
 expect_fail "no command exits 2" 2 "usage" "$llmbench"
 expect_fail "unknown command exits 2" 2 "unknown command" "$llmbench" frobnicate
 expect_fail "unknown option exits 2" 2 "unknown or incomplete option" "$llmbench" matmul --bogus
