@@ -18,7 +18,9 @@ size_t kv_cache_block_bytes(int n_layers, int kv_dim, int block_tokens)
     return 2 * (size_t)n_layers * kv_dim * block_tokens * sizeof(float);
 }
 
-int kv_cache_init(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens, int n_blocks, struct err *e)
+/* kv_cache_init and kv_cache_init_meta: with host K/V storage or without. */
+static int kv_cache_create(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens, int n_blocks,
+                           int host_storage, struct err *e)
 {
     size_t floats;
 
@@ -30,11 +32,13 @@ int kv_cache_init(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens
     c->kv_dim = kv_dim;
     c->block_tokens = block_tokens;
     c->n_blocks = n_blocks;
-    floats = (size_t)n_layers * kv_layer_floats(c);
-    c->k = calloc(floats, sizeof(float));
-    c->v = calloc(floats, sizeof(float));
+    if (host_storage) {
+        floats = (size_t)n_layers * kv_layer_floats(c);
+        c->k = calloc(floats, sizeof(float));
+        c->v = calloc(floats, sizeof(float));
+    }
     c->free_ids = malloc((size_t)n_blocks * sizeof *c->free_ids);
-    if (c->k == NULL || c->v == NULL || c->free_ids == NULL) {
+    if ((host_storage && (c->k == NULL || c->v == NULL)) || c->free_ids == NULL) {
         kv_cache_free(c);
         return err_set(e, ERR_SYSTEM, "KV cache: out of memory for %d blocks of %zu bytes", n_blocks,
                        kv_cache_block_bytes(n_layers, kv_dim, block_tokens));
@@ -44,6 +48,17 @@ int kv_cache_init(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens
         c->free_ids[i] = n_blocks - 1 - i;
     c->n_free = n_blocks;
     return 0;
+}
+
+int kv_cache_init(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens, int n_blocks, struct err *e)
+{
+    return kv_cache_create(c, n_layers, kv_dim, block_tokens, n_blocks, 1, e);
+}
+
+int kv_cache_init_meta(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens, int n_blocks,
+                       struct err *e)
+{
+    return kv_cache_create(c, n_layers, kv_dim, block_tokens, n_blocks, 0, e);
 }
 
 void kv_cache_free(struct kv_cache *c)
@@ -140,16 +155,19 @@ static size_t kv_row_offset(const struct kv_cache *c, const struct kv_seq *s, in
 
 float *kv_seq_k(struct kv_cache *c, const struct kv_seq *s, int layer, int pos)
 {
+    assert(c->k != NULL);
     return c->k + layer * kv_layer_floats(c) + kv_row_offset(c, s, pos);
 }
 
 float *kv_seq_v(struct kv_cache *c, const struct kv_seq *s, int layer, int pos)
 {
+    assert(c->v != NULL);
     return c->v + layer * kv_layer_floats(c) + kv_row_offset(c, s, pos);
 }
 
 void kv_seq_view(const struct kv_cache *c, const struct kv_seq *s, int layer, struct kn_kv_view *view)
 {
+    assert(c->k != NULL && c->v != NULL);
     view->k = c->k + layer * kv_layer_floats(c);
     view->v = c->v + layer * kv_layer_floats(c);
     view->pos_stride = c->kv_dim;

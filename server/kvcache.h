@@ -22,7 +22,7 @@ struct kv_cache {
     int kv_dim;          /* n_kv_heads * head_dim floats per position per layer, for K and for V */
     int block_tokens;    /* positions per block */
     int n_blocks;
-    float *k;            /* n_layers x (n_blocks * block_tokens, kv_dim) */
+    float *k;            /* n_layers x (n_blocks * block_tokens, kv_dim); NULL without host storage */
     float *v;
     int32_t *free_ids;   /* stack of free block ids; the top is free_ids[n_free - 1] */
     int n_free;
@@ -42,6 +42,12 @@ size_t kv_cache_block_bytes(int n_layers, int kv_dim, int block_tokens);
 /* Create a cache of N_BLOCKS blocks, all free.  Returns 0, or -1 with E set
  * (ERR_INPUT for a non-positive size, ERR_SYSTEM when memory runs out). */
 int kv_cache_init(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens, int n_blocks, struct err *e);
+/* The same cache without host K/V storage (k and v NULL): only the block
+ * bookkeeping, for a forward pass that keeps the keys and values elsewhere
+ * in this very layout (the CUDA one, on the device).  kv_seq_k, kv_seq_v
+ * and kv_seq_view must not be called on it. */
+int kv_cache_init_meta(struct kv_cache *c, int n_layers, int kv_dim, int block_tokens, int n_blocks,
+                       struct err *e);
 void kv_cache_free(struct kv_cache *c);
 
 /* Take a free block: its id, or -1 when none is left. */
