@@ -12,14 +12,24 @@
  * the decode attention of a batch's sequences are split here over the
  * kernels' threads instead (the kernels called inside run on one thread, as
  * OpenMP does not nest by default): one parallel region per layer rather
- * than one per sequence. */
+ * than one per sequence.
+ *
+ * Backends: "cpu" and "ref" run this file's pass on kernels.h's kernels;
+ * "cuda" hands each step to forward_cuda.cu, the same pass on the device
+ * (its own KV cache there, the host cache only keeping the block ids). */
 #include "config.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "server/forward.h"
+#ifdef HAVE_CUDA
+#include "kernels/cuda/kn_cuda.h"
+#include "server/forward_cuda.h"
+#endif
 
 /* Per-token work is split over threads from this many tokens on. */
 #define FORWARD_PAR_TOKENS 16
@@ -48,6 +58,7 @@ struct forward {
     int *tok_seq;  /* (T) the sequence of each token of the step */
     int *tok_pos;  /* (T) its position */
     int *tok_first;/* (n_seqs) the step's first token of each sequence */
+    struct forward_cuda *cuda; /* the "cuda" backend's pass (then none of the above), else NULL */
 };
 
 /* ---- build / free ------------------------------------------------------------ */
@@ -56,6 +67,9 @@ void forward_free(struct forward *f)
 {
     if (f == NULL)
         return;
+#ifdef HAVE_CUDA
+    forward_cuda_free(f->cuda);
+#endif
     free(f->x);
     free(f->xb);
     free(f->xb2);
@@ -79,6 +93,35 @@ static float *forward_buf(int rows, int cols)
     return malloc((size_t)rows * cols * sizeof(float));
 }
 
+/* The "cuda" backend: steps of up to MAX_TOKENS tokens (and so as many
+ * sequences) run by forward_cuda.cu; the host scratch is not needed. */
+static struct forward *forward_create_cuda(const struct model *m, struct kv_cache *kv, int max_tokens,
+                                           const struct kn_backend *be, struct err *e)
+{
+#ifdef HAVE_CUDA
+    struct forward *f = calloc(1, sizeof *f);
+
+    if (f == NULL) {
+        err_set(e, ERR_SYSTEM, "forward pass: out of memory");
+        return NULL;
+    }
+    f->m = m;
+    f->kv = kv;
+    f->be = be;
+    f->max_tokens = max_tokens;
+    f->cuda = forward_cuda_create(m, kv, max_tokens, max_tokens, e);
+    if (f->cuda == NULL) {
+        free(f);
+        return NULL;
+    }
+    return f;
+#else
+    (void)m, (void)kv, (void)max_tokens, (void)be;
+    err_set(e, ERR_INPUT, "forward pass: backend cuda: this build has no CUDA (configure found no nvcc and cuBLAS)");
+    return NULL;
+#endif
+}
+
 struct forward *forward_create(const struct model *m, struct kv_cache *kv, int max_tokens,
                                const struct kn_backend *be, struct err *e)
 {
@@ -93,6 +136,12 @@ struct forward *forward_create(const struct model *m, struct kv_cache *kv, int m
     if (kv->n_layers != c->n_layers || kv->kv_dim != kv_dim) {
         err_set(e, ERR_INPUT, "forward pass: the KV cache (%d layers x %d) does not fit the model (%d x %d)",
                 kv->n_layers, kv->kv_dim, c->n_layers, kv_dim);
+        return NULL;
+    }
+    if (forward_backend_on_device(be))
+        return forward_create_cuda(m, kv, max_tokens, be, e);
+    if (kv->k == NULL || kv->v == NULL) {
+        err_set(e, ERR_INPUT, "forward pass: the KV cache has no host storage (it was made for the cuda backend)");
         return NULL;
     }
     f = calloc(1, sizeof *f);
@@ -131,6 +180,48 @@ struct forward *forward_create(const struct model *m, struct kv_cache *kv, int m
 int forward_max_tokens(const struct forward *f)
 {
     return f->max_tokens;
+}
+
+const struct kn_backend *forward_backend(const char *name, struct err *e)
+{
+    int want_cuda;
+
+    if (name == NULL || strcmp(name, "cpu") == 0 || strcmp(name, "ref") == 0)
+        return kn_backend_find(name != NULL ? name : "cpu");
+    if (strcmp(name, "cuda") != 0 && strcmp(name, "auto") != 0) {
+        err_set(e, ERR_INPUT, "unknown backend '%s' (auto, cpu, cuda or ref)", name);
+        return NULL;
+    }
+    want_cuda = strcmp(name, "cuda") == 0;
+#ifdef HAVE_CUDA
+    {
+        const struct kn_backend *be = kn_cuda_backend();
+        struct kn_cuda_info info;
+
+        if (be != NULL) {
+            if (!want_cuda)
+                log_info("backend auto: cuda (%s)", kn_cuda_info(&info) == 0 ? info.name : "a CUDA device");
+            return be;
+        }
+        if (want_cuda) {
+            err_set(e, ERR_SYSTEM, "backend cuda: %s", kn_cuda_error()); /* "no usable CUDA device: why" */
+            return NULL;
+        }
+        log_info("backend auto: cpu (%s)", kn_cuda_error());
+    }
+#else
+    if (want_cuda) {
+        err_set(e, ERR_INPUT, "backend cuda: this build has no CUDA (configure found no nvcc and cuBLAS)");
+        return NULL;
+    }
+    log_info("backend auto: cpu (this build has no CUDA)");
+#endif
+    return kn_backend_find("cpu");
+}
+
+int forward_backend_on_device(const struct kn_backend *be)
+{
+    return be != NULL && strcmp(be->name, "cuda") == 0;
 }
 
 /* ---- the pieces of a block ------------------------------------------------------------ */
@@ -217,7 +308,8 @@ static void forward_attention(struct forward *f, const struct forward_seq *seqs,
 
 /* ---- the forward pass ------------------------------------------------------------------ */
 
-void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs)
+/* The pass on the host (backends "cpu" and "ref"). */
+static void forward_batch_host(struct forward *f, const struct forward_seq *seqs, int n_seqs)
 {
     const struct model *m = f->m;
     const struct model_config *c = &m->cfg;
@@ -287,4 +379,29 @@ void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs
             if (seqs[s].logits != NULL)
                 memcpy(seqs[s].logits, f->logits + (size_t)r++ * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
     }
+}
+
+int forward_batch_checked(struct forward *f, const struct forward_seq *seqs, int n_seqs, struct err *e)
+{
+#ifdef HAVE_CUDA
+    if (f->cuda != NULL)
+        return forward_cuda_batch(f->cuda, seqs, n_seqs, e);
+#else
+    (void)e;
+#endif
+    forward_batch_host(f, seqs, n_seqs);
+    return 0;
+}
+
+void forward_batch(struct forward *f, const struct forward_seq *seqs, int n_seqs)
+{
+    struct err e = {0};
+
+    if (forward_batch_checked(f, seqs, n_seqs, &e) == 0)
+        return;
+    log_error("%s", e.msg);
+    for (int s = 0; s < n_seqs; s++)
+        if (seqs[s].logits != NULL)
+            for (int i = 0; i < f->m->cfg.vocab_size; i++)
+                seqs[s].logits[i] = NAN;
 }

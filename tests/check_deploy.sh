@@ -194,6 +194,9 @@ PY
     missing=""
     for lib in $(ldd "$llmserve" | awk '$3 ~ /^\// {print $3}'); do
         case "$lib" in *libasan* | *libubsan*) continue ;; esac
+        # the CUDA toolkit's (a build with CUDA links them): the image
+        # builds --without-cuda; Dockerfile.cuda's runtime base carries them
+        case "$lib" in */cuda*/lib64/* | */cuda*/targets/*) continue ;; esac
         pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n 1 | cut -d: -f1)
         [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -n 1 | cut -d: -f1)
         grep -qx "$pkg" "$tmp/pkgs" || missing="$missing $lib($pkg)"

@@ -488,7 +488,40 @@ START_TEST(test_forward_create_checks)
     cache_for(&c, &m, 2);
     ck_assert_ptr_null(forward_create(&m, &c, 0, NULL, &e));
     kv_cache_free(&c);
+    /* a cache without host storage (for the cuda backend) is refused on the host */
+    ck_assert_int_eq(kv_cache_init_meta(&c, m.cfg.n_layers, m.cfg.n_kv_heads * m.cfg.head_dim, 16, 2, &e), 0);
+    ck_assert_ptr_null(c.k);
+    ck_assert_int_eq(kv_cache_n_free(&c), 2);
+    ck_assert_ptr_null(forward_create(&m, &c, 4, kn_backend_find("cpu"), &e));
+    ck_assert_ptr_nonnull(strstr(e.msg, "no host storage"));
+    kv_cache_free(&c);
     model_free(&m);
+}
+END_TEST
+
+/* Backends by name: cpu and ref, auto (cuda with a device, else cpu), cuda
+ * (NULL with a message naming it when unusable), unknown names refused. */
+START_TEST(test_backend_names)
+{
+    const struct kn_backend *be;
+    struct err e = {0};
+
+    ck_assert_str_eq(forward_backend(NULL, &e)->name, "cpu");
+    ck_assert_str_eq(forward_backend("cpu", &e)->name, "cpu");
+    ck_assert_str_eq(forward_backend("ref", &e)->name, "ref");
+    ck_assert(!forward_backend_on_device(forward_backend("cpu", &e)));
+    ck_assert_ptr_null(forward_backend("bogus", &e));
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    ck_assert_ptr_nonnull(strstr(e.msg, "unknown backend 'bogus'"));
+    be = forward_backend("cuda", &e);
+    if (be != NULL) {
+        ck_assert_str_eq(be->name, "cuda");
+        ck_assert(forward_backend_on_device(be));
+        ck_assert_str_eq(forward_backend("auto", &e)->name, "cuda");
+    } else {
+        ck_assert_ptr_nonnull(strstr(e.msg, "backend cuda: "));
+        ck_assert_str_eq(forward_backend("auto", &e)->name, "cpu");
+    }
 }
 END_TEST
 
@@ -509,6 +542,7 @@ static Suite *forward_suite(void)
     tcase_add_test(tc, test_many_sequences_logits);
     tcase_add_test(tc, test_q8_close_to_f32);
     tcase_add_test(tc, test_forward_create_checks);
+    tcase_add_test(tc, test_backend_names);
     suite_add_tcase(s, tc);
     return s;
 }
