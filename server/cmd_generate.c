@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "server/command.h"
 #include "server/engine.h"
+#include "server/forward.h"
 #include "server/model.h"
 #include "server/tokenizer.h"
 
@@ -41,6 +42,7 @@ struct gen_opts {
     int ignore_eos;
     const char *stop[GEN_MAX_STOP];
     int n_stop;
+    const char *backend;
 };
 
 /* What the engine thread hands the main thread: the text and ids so far,
@@ -64,6 +66,7 @@ static void generate_usage(FILE *f)
             "usage: llmserve generate --model M [--tokenizer T] [--prompt TEXT | --prompt-ids \"1 2 3\"]\n"
             "                         [-n N] [-t TEMP] [--top-p P] [--top-k K] [--seed S] [--stop STR]...\n"
             "                         [--print-ids] [--ignore-eos] [--quantize q8] [--threads N]\n"
+            "                         [--backend NAME]\n"
             "\n"
             "Generate text for one prompt offline, through the same engine the server uses,\n"
             "and print the prompt and the text as it comes (or, with --print-ids, the\n"
@@ -84,6 +87,8 @@ static void generate_usage(FILE *f)
             "  --ignore-eos       generate exactly N tokens\n"
             "  --quantize q8      convert float weights to int8 at load time\n"
             "  --threads N        kernel threads (default: all cores)\n"
+            "  --backend NAME     auto (cuda when a GPU is present, else cpu), cuda, cpu or\n"
+            "                     ref (default: $LLMSERVE_BACKEND, else auto)\n"
             "\n"
             "Generation stops at EOS (or a generated BOS), a stop string, N tokens or the\n"
             "model's context.  Exit status: 0 done, 1 failure, 2 bad input.\n",
@@ -240,7 +245,8 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o, struct err *e)
         {"top-k", required_argument, NULL, 'k'},      {"seed", required_argument, NULL, 's'},
         {"stop", required_argument, NULL, 'S'},       {"print-ids", no_argument, NULL, 'I'},
         {"ignore-eos", no_argument, NULL, 'E'},       {"quantize", required_argument, NULL, 'q'},
-        {"threads", required_argument, NULL, 'j'},    {"help", no_argument, NULL, 'h'},
+        {"threads", required_argument, NULL, 'j'},    {"backend", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     long v;
@@ -301,6 +307,7 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o, struct err *e)
                 return -1;
             o->threads = (int)v;
             break;
+        case 'B': o->backend = optarg; break;
         case 'h':
             generate_usage(stdout);
             return 1;
@@ -315,6 +322,8 @@ static int gen_parse(int argc, char **argv, struct gen_opts *o, struct err *e)
         return err_set(e, ERR_INPUT, "--model is required (try 'llmserve generate --help')");
     if (o->prompt != NULL && o->prompt_ids != NULL)
         return err_set(e, ERR_INPUT, "--prompt and --prompt-ids exclude each other");
+    if (o->backend == NULL)
+        o->backend = getenv("LLMSERVE_BACKEND") != NULL ? getenv("LLMSERVE_BACKEND") : "auto";
     return 0;
 }
 
@@ -333,6 +342,7 @@ static void gen_print_new(struct gen_out *out, size_t *text_done, int print_ids)
 static int generate_exec(int argc, char **argv)
 {
     struct gen_opts o = {.n = 256, .temperature = 1.0f, .top_p = 0.9f};
+    const struct kn_backend *be;
     struct model_load_opts lo = {0};
     struct model m = {0};
     struct tokenizer *own_tok = NULL, *model_tok = NULL;
@@ -350,6 +360,11 @@ static int generate_exec(int argc, char **argv)
     if (r == 1)
         return 0;
     if (r < 0) {
+        log_error("generate: %s", e.msg);
+        return err_exit_status(&e);
+    }
+    /* cuda without a device fails here, before the model loads */
+    if ((be = forward_backend(o.backend, &e)) == NULL) {
         log_error("generate: %s", e.msg);
         return err_exit_status(&e);
     }
@@ -399,6 +414,7 @@ static int generate_exec(int argc, char **argv)
     eo.max_batch = 1;
     eo.max_queue = 1;
     eo.threads = o.threads;
+    eo.backend = be->name;
     eng = engine_create(&m, &eo, &e);
     if (eng == NULL)
         goto fail;

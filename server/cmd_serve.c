@@ -21,6 +21,7 @@
 #include "server/auth.h"
 #include "server/command.h"
 #include "server/engine.h"
+#include "server/forward.h"
 #include "server/http.h"
 #include "server/model.h"
 #include "server/rcache.h"
@@ -31,7 +32,7 @@ enum serve_opt {
     O_HOST, O_PORT, O_HTTP_THREADS, O_CACHE, O_CACHE_TTL, O_CACHE_MAX_MB, O_REDIS, O_REDIS_TIMEOUT_MS,
     O_API_KEYS, O_RATE_RPM, O_RATE_TPM, O_MAX_BODY, O_MAX_PROMPT, O_MAX_TOKENS, O_DEFAULT_MAX_TOKENS,
     O_MAX_CONNECTIONS, O_REQUEST_TIMEOUT, O_IDLE_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_LOG_FORMAT,
-    O_NO_REQUEST_LOG, O_STEP_LOG,
+    O_NO_REQUEST_LOG, O_STEP_LOG, O_BACKEND,
     O_HELP,
 };
 
@@ -50,6 +51,7 @@ static const struct serve_option {
     {"max-queue", O_MAX_QUEUE, 1, "N", "requests waiting beyond the batch; more get 429 (default 64)"},
     {"kv-cache-mb", O_KV_CACHE_MB, 1, "MB", "KV-cache size (default: max-batch full contexts)"},
     {"threads", O_THREADS, 1, "N", "kernel threads (default: all cores)"},
+    {"backend", O_BACKEND, 1, "NAME", "auto (default: cuda when a GPU is present, else cpu), cuda, cpu or ref"},
     {"host", O_HOST, 1, "ADDR", "IPv4 address to listen on (default 127.0.0.1)"},
     {"port", O_PORT, 1, "PORT", "port (default 8080; 0: any free port, printed)"},
     {"http-threads", O_HTTP_THREADS, 1, "N", "HTTP worker threads (default 4)"},
@@ -169,6 +171,12 @@ static int apply(struct serve_conf *c, int id, const char *name, const char *arg
         return 0;
     case O_NO_REQUEST_LOG: c->srv.log_requests = 0; return 0;
     case O_STEP_LOG: c->step_log = arg; return 0;
+    case O_BACKEND:
+        if (strcmp(arg, "auto") != 0 && strcmp(arg, "cpu") != 0 && strcmp(arg, "cuda") != 0 &&
+            strcmp(arg, "ref") != 0)
+            return err_set(e, ERR_INPUT, "--backend: '%s' (expected auto, cpu, cuda or ref)", arg);
+        c->eng.backend = arg;
+        return 0;
     case O_CACHE_TTL:
         if (parse_dur(name, arg, &c->cache_ttl_s, e))
             return -1;
@@ -304,6 +312,7 @@ static int serve_exec(int argc, char **argv)
     server_opts_default(&c.srv);
     c.cache_url = "memory";
     c.redis_timeout_ms = 50;
+    c.eng.backend = "auto";
     r = serve_parse(argc, argv, &c, &e);
     if (r == 1) {
         serve_usage(stdout);
@@ -314,6 +323,16 @@ static int serve_exec(int argc, char **argv)
         return err_exit_status(&e);
     }
     srv.opts = c.srv;
+
+    /* the backend: cuda without a device fails here, before anything starts
+     * (and auto says in the log what it chose) */
+    {
+        const struct kn_backend *be = forward_backend(c.eng.backend, &e);
+
+        if (be == NULL)
+            goto fail;
+        c.eng.backend = be->name;
+    }
 
     if (c.step_log != NULL) {
         if ((sl.f = fopen(c.step_log, "w")) == NULL) {

@@ -16,11 +16,16 @@
  *     to the front of the queue and is recomputed from its tokens later);
  *  2. (unlocked) the forward pass over all chunks at once; sampling for the
  *     requests whose chunk reached their last token; events to callbacks;
- *  3. (locked) finished requests leave the batch. */
+ *  3. (locked) finished requests leave the batch.
+ *
+ * A forward pass that fails (the cuda backend's device errors) ends every
+ * request of its step with ENGINE_FINISH_ERROR and the error's text; the
+ * others, and later requests, go on (they fail too if the device is gone). */
 #include "config.h"
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,6 +103,7 @@ struct engine {
 
     /* under mu */
     int stop;
+    char fail_next[256];         /* engine_fail_next_step's message ("": none) */
     struct engine_req *wait_head, *wait_tail;
     int n_waiting;
     struct engine_req **running; /* oldest first */
@@ -111,6 +117,7 @@ struct engine {
     float *logits;               /* (max_batch, vocab) */
     struct kn_prob_index *scratch;
     char *tmp;                   /* detok output */
+    char step_error[ERR_MSG_MAX + 64]; /* why the last failed step failed */
 };
 
 /* Bytes detok_push may write for one token (a piece, or replacement characters). */
@@ -507,11 +514,29 @@ static void engine_step_describe(const struct engine *eng, int n, struct engine_
     }
 }
 
-/* Run the forward pass over the N planned slots and take their tokens.
- * Returns the number of tokens generated. */
-static int engine_run_step(struct engine *eng, int n, struct engine_step *st)
+/* The forward pass of the step's N slots failed with MSG: each of their
+ * requests ends with ENGINE_FINISH_ERROR (and leaves the batch after the
+ * step, its blocks freed, as any finished request). */
+static void engine_fail_step(struct engine *eng, int n, const char *msg)
+{
+    snprintf(eng->step_error, sizeof eng->step_error, "the forward pass failed: %s", msg);
+    log_error("engine: %s (%d request%s ended)", eng->step_error, n, n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++) {
+        struct engine_req *r = eng->slots[i].r;
+
+        r->error = eng->step_error;
+        r->finish = ENGINE_FINISH_ERROR;
+        engine_finish_req(eng, r, ENGINE_FINISH_ERROR);
+    }
+}
+
+/* Run the forward pass over the N planned slots and take their tokens
+ * (FAIL, when not empty: fail the step with it instead, for
+ * engine_fail_next_step).  Returns the number of tokens generated. */
+static int engine_run_step(struct engine *eng, int n, struct engine_step *st, const char *fail)
 {
     int vocab = eng->m->cfg.vocab_size, generated = 0;
+    struct err e = {0};
 
     for (int i = 0; i < n; i++) {
         struct engine_req *r = eng->slots[i].r;
@@ -523,7 +548,11 @@ static int engine_run_step(struct engine *eng, int n, struct engine_step *st)
         eng->fs[i].kv = &r->kv;
         eng->fs[i].logits = r->n_cached + chunk == r->n_tokens ? eng->logits + (size_t)i * vocab : NULL;
     }
-    forward_batch(eng->fwd, eng->fs, n);
+    if (fail[0] != '\0' || forward_batch_checked(eng->fwd, eng->fs, n, &e) != 0) {
+        engine_fail_step(eng, n, fail[0] != '\0' ? fail : e.msg);
+        st->t_sample = eng->o.on_step != NULL ? engine_now_s() : 0;
+        return 0;
+    }
     st->t_sample = eng->o.on_step != NULL ? engine_now_s() : 0;
     for (int i = 0; i < n; i++) {
         struct engine_req *r = eng->slots[i].r;
@@ -550,6 +579,7 @@ static void *engine_main(void *arg)
     while (!eng->stop) {
         struct engine_req *done = NULL;
         struct engine_step step = {0};
+        char fail[sizeof eng->fail_next] = "";
         int n, generated = 0;
         double t0;
 
@@ -561,6 +591,10 @@ static void *engine_main(void *arg)
             pthread_cond_wait(&eng->cv, &eng->mu);
             continue;
         }
+        if (n > 0 && eng->fail_next[0] != '\0') {
+            memcpy(fail, eng->fail_next, sizeof fail);
+            eng->fail_next[0] = '\0';
+        }
         pthread_mutex_unlock(&eng->mu);
 
         engine_finish_list(eng, done);
@@ -568,7 +602,7 @@ static void *engine_main(void *arg)
         if (n > 0) {
             if (eng->o.on_step != NULL)
                 engine_step_describe(eng, n, &step);
-            generated = engine_run_step(eng, n, &step);
+            generated = engine_run_step(eng, n, &step, fail);
             if (eng->o.on_step != NULL) {
                 step.t_forward = t0;
                 step.t_end = engine_now_s();
@@ -636,8 +670,9 @@ struct engine *engine_create(struct model *m, const struct engine_opts *opts, st
     const struct model_config *c = &m->cfg;
     struct engine_opts o = {0};
     struct engine *eng;
+    const struct kn_backend *be;
     size_t block_bytes;
-    int n_blocks, kv_dim = c->n_kv_heads * c->head_dim;
+    int n_blocks, r, kv_dim = c->n_kv_heads * c->head_dim;
 
     if (opts != NULL)
         o = *opts;
@@ -651,8 +686,8 @@ struct engine *engine_create(struct model *m, const struct engine_opts *opts, st
         o.prefill_chunk = 256;
     if (o.backend == NULL)
         o.backend = "cpu";
-    if (kn_backend_find(o.backend) == NULL) {
-        err_set(e, ERR_INPUT, "engine: unknown kernels backend '%s' (cpu, ref)", o.backend);
+    if ((be = forward_backend(o.backend, e)) == NULL) {
+        err_prefix(e, "engine");
         return NULL;
     }
     block_bytes = kv_cache_block_bytes(c->n_layers, kv_dim, o.kv_block_tokens);
@@ -680,9 +715,14 @@ struct engine *engine_create(struct model *m, const struct engine_opts *opts, st
     eng->next_id = 1;
     pthread_mutex_init(&eng->mu, NULL);
     pthread_cond_init(&eng->cv, NULL);
-    if (kv_cache_init(&eng->kv, c->n_layers, kv_dim, o.kv_block_tokens, n_blocks, e) < 0)
+    /* on the device, the cache's keys and values live in the forward pass */
+    if (forward_backend_on_device(be))
+        r = kv_cache_init_meta(&eng->kv, c->n_layers, kv_dim, o.kv_block_tokens, n_blocks, e);
+    else
+        r = kv_cache_init(&eng->kv, c->n_layers, kv_dim, o.kv_block_tokens, n_blocks, e);
+    if (r < 0)
         goto err;
-    eng->fwd = forward_create(m, &eng->kv, o.prefill_chunk + o.max_batch, kn_backend_find(o.backend), e);
+    eng->fwd = forward_create(m, &eng->kv, o.prefill_chunk + o.max_batch, be, e);
     if (eng->fwd == NULL)
         goto err;
     eng->running = calloc((size_t)o.max_batch, sizeof *eng->running);
@@ -705,9 +745,9 @@ struct engine *engine_create(struct model *m, const struct engine_opts *opts, st
         goto err;
     }
     eng->thread_started = 1;
-    log_debug("engine: %d KV blocks of %d tokens (%.1f MiB), batch %d, queue %d, prefill chunk %d", n_blocks,
-              o.kv_block_tokens, (double)n_blocks * block_bytes / (1 << 20), o.max_batch, o.max_queue,
-              o.prefill_chunk);
+    log_debug("engine: backend %s, %d KV blocks of %d tokens (%.1f MiB), batch %d, queue %d, prefill chunk %d",
+              be->name, n_blocks, o.kv_block_tokens, (double)n_blocks * block_bytes / (1 << 20), o.max_batch,
+              o.max_queue, o.prefill_chunk);
     return eng;
 err:
     engine_destroy(eng);
@@ -857,4 +897,11 @@ void engine_get_stats(struct engine *eng, struct engine_stats *st)
 const struct model *engine_model(const struct engine *eng)
 {
     return eng->m;
+}
+
+void engine_fail_next_step(struct engine *eng, const char *msg)
+{
+    pthread_mutex_lock(&eng->mu);
+    snprintf(eng->fail_next, sizeof eng->fail_next, "%s", msg != NULL && msg[0] != '\0' ? msg : "injected failure");
+    pthread_mutex_unlock(&eng->mu);
 }

@@ -46,7 +46,8 @@ struct engine_opts {
     size_t kv_cache_bytes;  /* KV-cache size (default: enough for max_batch full contexts) */
     int prefill_chunk;      /* prompt tokens prefilled per step per sequence (default 256) */
     int threads;            /* kernel threads (0: all cores) */
-    const char *backend;    /* kernels backend name ("cpu"; NULL: "cpu") */
+    const char *backend;    /* backend name: "cpu", "ref", "cuda" or "auto" (forward.h's
+                               forward_backend; NULL: "cpu") */
     engine_step_fn on_step; /* called on the engine thread after every step (NULL: none); it
                                must return quickly */
     void *on_step_ctx;
@@ -69,7 +70,8 @@ enum engine_finish {
     ENGINE_FINISH_STOP,     /* EOS or a stop string */
     ENGINE_FINISH_LENGTH,   /* max_tokens or the model's context */
     ENGINE_FINISH_CANCELLED,
-    ENGINE_FINISH_ERROR,    /* the request cannot run (prompt longer than the context) */
+    ENGINE_FINISH_ERROR,    /* the request cannot run (prompt longer than the context), or its
+                               step's forward pass failed (a device error) */
 };
 
 /* What the callback receives.  A request gets zero or more token events,
@@ -131,5 +133,9 @@ struct engine_stats {
 void engine_get_stats(struct engine *eng, struct engine_stats *st);
 
 const struct model *engine_model(const struct engine *eng);
+
+/* For tests of the error path: the next step that runs fails as a failed
+ * forward pass would (a device error), with MSG, without running it. */
+void engine_fail_next_step(struct engine *eng, const char *msg);
 
 #endif

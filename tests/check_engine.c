@@ -564,6 +564,49 @@ START_TEST(test_bad_requests)
 }
 END_TEST
 
+/* ---- a failed forward pass -------------------------------------------------------------------------------- */
+
+/* A step whose forward pass fails (the cuda backend's device errors;
+ * injected here) ends its requests with ERROR and the error's text, frees
+ * their blocks, and the engine goes on: the next request gets its tokens. */
+START_TEST(test_failed_step)
+{
+    struct model m = {0};
+    struct engine *eng;
+    struct engine_stats st;
+    struct engine_params p = {.temperature = 0, .top_p = 1, .max_tokens = 8, .ignore_eos = 1};
+    struct collect a, b;
+    int prompt[5] = {1, 5, 9, 33, 7}, want[8];
+
+    load(&m, SMALL_MODEL);
+    eng = engine_for(&m, NULL);
+    engine_fail_next_step(eng, "device on fire");
+    collect_init(&a);
+    submit(eng, prompt, 5, &p, &a, NULL);
+    collect_wait(&a);
+    ck_assert_int_eq(a.fin.finish, ENGINE_FINISH_ERROR);
+    ck_assert_msg(strstr(a.error, "the forward pass failed: device on fire") != NULL, "error '%s'", a.error);
+    ck_assert_int_eq(a.n, 0);
+    wait_idle(eng, &st);
+    ck_assert_int_eq(a.n_final, 1);
+    ck_assert_int_eq(a.n_after_final, 0);
+    ck_assert(st.kv_usage == 0.0);
+
+    collect_init(&b);
+    submit(eng, prompt, 5, &p, &b, NULL);
+    collect_wait(&b);
+    ck_assert_int_eq(b.fin.finish, ENGINE_FINISH_LENGTH);
+    greedy_alone(&m, prompt, 5, 8, want);
+    ck_assert_int_eq(b.n, 8);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(b.ids[i], want[i]);
+    collect_destroy(&a);
+    collect_destroy(&b);
+    engine_destroy(eng);
+    model_free(&m);
+}
+END_TEST
+
 /* ---- chunked prefill beside decoding ------------------------------------------------------------------ */
 
 static uint64_t stall_steps[MAX_IDS];
@@ -743,6 +786,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_bad_requests);
     tcase_add_test(tc, test_concurrent_submitters);
     tcase_add_test(tc, test_decode_never_stalls);
+    tcase_add_test(tc, test_failed_step);
     suite_add_tcase(s, tc);
     return s;
 }
