@@ -18,7 +18,7 @@
  * block-wide passes over the row, each counting the tokens at or above a
  * candidate and their mass.
  *   top-k:  tau_k = the largest t with count(p >= t) >= k (the k-th largest);
- *   top-p:  tau = the largest t <= tau_k with mass(p >= t) >= top_p * M,
+ *   top-p:  tau = the largest t (>= tau_k) with mass(p >= t) >= top_p * M,
  *           M = mass(p >= tau_k) (the top-k tokens' mass): the most likely
  *           tokens whose mass first reaches top_p of the candidates'.
  * The draw walks the kept tokens in index order with a block-wide prefix
@@ -534,18 +534,19 @@ sample_kernel(int32_t *out, float *logits, int n, const float *temperature, cons
         x[i] *= inv;
     __syncthreads(); /* the passes below read other threads' p */
 
-    /* The threshold: every probability is <= 1.0f (bits 0x3f800000). */
+    /* The threshold, between 0 (keep all) and 1.0f (bits 0x3f800000, no
+     * probability is above it).  top-p only raises it: tau_k qualifies (its
+     * tokens weigh M >= top_p * M), so the search starts there. */
     const int k = top_k[r] <= 0 || top_k[r] >= n ? n : top_k[r];
     const float tp = top_p[r];
-    unsigned hi = 0x3f800001u, tau = 0u;
+    const unsigned end = 0x3f800001u;
+    unsigned tau = 0u;
 
-    if (k < n) {
-        tau = threshold_bisect(x, n, 0u, hi, (float)k, 0.f);
-        hi = tau + 1u;
-    }
+    if (k < n)
+        tau = threshold_bisect(x, n, 0u, end, (float)k, 0.f);
     if (tp < 1.f) {
         const float mass = mass_at(x, n, __uint_as_float(tau));
-        tau = threshold_bisect(x, n, 0u, hi, 1.f, tp * mass);
+        tau = threshold_bisect(x, n, tau, end, 1.f, tp * mass);
     }
     const float t = __uint_as_float(tau);
 
