@@ -4,10 +4,10 @@
  *
  * The paged cache: several sequences of different lengths (0, 1, lengths
  * that are not multiples of the 16-row block, long ones that take many
- * splits), blocks handed out in a shuffled order from a pool with spare
- * blocks; row padding, unused rows and spare blocks hold NaN, and unused
- * block-table entries are -1, so a read of anything outside the valid
- * positions shows.  Shapes cover GQA ratios 1, 3, 4, 8 and 12 (more query
+ * splits), blocks (of 16 rows, and of 1 and 128) handed out in a shuffled
+ * order from a pool with spare blocks; row padding, unused rows and spare
+ * blocks hold NaN, and unused block-table entries are -1, so a read of
+ * anything outside the valid positions shows.  Shapes cover GQA ratios 1, 3, 4, 8 and 12 (more query
  * heads than one decode block takes), head_dim 64, 72, 128, 256 and 30 (not
  * a multiple of 4), and a row stride that is not a multiple of 4 (the
  * scalar path).  Outputs are filled with NaN before each call, so a row a
@@ -41,7 +41,6 @@
 #define BF16_TOL_ABS 4e-3
 #define BF16_TOL_REL 8e-3
 #define BF16_TOL_RMS 2e-3
-#define BLOCK_SIZE 16
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -107,17 +106,17 @@ static void check_close(const char *what, int version, const float *got, const d
 /* ---- the paged cache ------------------------------------------------------------ */
 
 struct paged {
-    int n_seqs, max_blocks, row_stride, n_rows, max_len;
+    int n_seqs, max_blocks, block_size, row_stride, n_rows, max_len;
     int32_t *lens, *tables; /* host: (n_seqs), (n_seqs, max_blocks) */
     float *k, *v;           /* host: n_rows * row_stride */
     void *dk, *dv, *dtables, *dlens;
     struct kn_cuda_paged_kv kv; /* the device view */
 };
 
-/* A cache for sequences of LENS (n_seqs) positions, kv rows of n_kv_heads
- * * head_dim floats padded by PAD floats: K and V uniform in [-1, 1] where
- * a position lives, NaN everywhere else. */
-static void paged_build(struct paged *c, const int *lens, int n_seqs, const struct kn_attn_shape *s, int pad,
+/* A cache for sequences of LENS (n_seqs) positions in blocks of BS rows,
+ * kv rows of n_kv_heads * head_dim floats padded by PAD floats: K and V
+ * uniform in [-1, 1] where a position lives, NaN everywhere else. */
+static void paged_build(struct paged *c, const int *lens, int n_seqs, const struct kn_attn_shape *s, int pad, int bs,
                         struct rng *r)
 {
     int total = 0, pool;
@@ -126,9 +125,10 @@ static void paged_build(struct paged *c, const int *lens, int n_seqs, const stru
 
     memset(c, 0, sizeof *c);
     c->n_seqs = n_seqs;
+    c->block_size = bs;
     c->max_blocks = 1;
     for (int i = 0; i < n_seqs; i++) {
-        int nb = (lens[i] + BLOCK_SIZE - 1) / BLOCK_SIZE;
+        int nb = (lens[i] + bs - 1) / bs;
         total += nb;
         if (nb > c->max_blocks)
             c->max_blocks = nb;
@@ -137,7 +137,7 @@ static void paged_build(struct paged *c, const int *lens, int n_seqs, const stru
     }
     pool = total + 3;
     c->row_stride = s->n_kv_heads * s->head_dim + pad;
-    c->n_rows = pool * BLOCK_SIZE;
+    c->n_rows = pool * bs;
     n = (size_t)c->n_rows * c->row_stride;
     c->k = xmalloc(n * sizeof(float));
     c->v = xmalloc(n * sizeof(float));
@@ -160,10 +160,10 @@ static void paged_build(struct paged *c, const int *lens, int n_seqs, const stru
         c->tables[i] = -1;
     for (int i = 0, next = 0; i < n_seqs; i++) {
         c->lens[i] = lens[i];
-        for (int b = 0; b < (lens[i] + BLOCK_SIZE - 1) / BLOCK_SIZE; b++)
+        for (int b = 0; b < (lens[i] + bs - 1) / bs; b++)
             c->tables[(size_t)i * c->max_blocks + b] = perm[next++];
         for (int p = 0; p < lens[i]; p++) {
-            size_t row = (size_t)c->tables[(size_t)i * c->max_blocks + p / BLOCK_SIZE] * BLOCK_SIZE + p % BLOCK_SIZE;
+            size_t row = (size_t)c->tables[(size_t)i * c->max_blocks + p / bs] * bs + p % bs;
             for (int j = 0; j < s->n_kv_heads * s->head_dim; j++) {
                 c->k[row * c->row_stride + j] = uniform(r, 1.0);
                 c->v[row * c->row_stride + j] = uniform(r, 1.0);
@@ -179,7 +179,7 @@ static void paged_build(struct paged *c, const int *lens, int n_seqs, const stru
     c->kv = (struct kn_cuda_paged_kv){.k = c->dk,
                                       .v = c->dv,
                                       .row_stride = c->row_stride,
-                                      .block_size = BLOCK_SIZE,
+                                      .block_size = bs,
                                       .block_tables = c->dtables,
                                       .max_blocks = c->max_blocks,
                                       .seq_lens = c->dlens};
@@ -200,7 +200,8 @@ static void paged_free(struct paged *c)
 /* K or V (BASE: c->k or c->v) of sequence SEQ, position P, kv head G. */
 static const float *paged_at(const struct paged *c, const float *base, int seq, int p, int g, int hd)
 {
-    size_t row = (size_t)c->tables[(size_t)seq * c->max_blocks + p / BLOCK_SIZE] * BLOCK_SIZE + p % BLOCK_SIZE;
+    const int bs = c->block_size;
+    size_t row = (size_t)c->tables[(size_t)seq * c->max_blocks + p / bs] * bs + p % bs;
     return base + row * c->row_stride + (size_t)g * hd;
 }
 
@@ -237,14 +238,16 @@ static void attend_double(double *out, const float *q, const struct paged *c, in
 
 struct att_case {
     struct kn_attn_shape s;
-    int pad; /* floats of padding per cache row */
+    int pad;        /* floats of padding per cache row */
+    int block_size; /* rows per cache block */
 };
 
 /* GQA ratios 1, 4, 8, 3, 12; head_dim 64, 128, 72, 256, 30; a stride that
- * is not a multiple of 4 (pad 1) forces the scalar path for 128. */
+ * is not a multiple of 4 (pad 1) forces the scalar path for 128; blocks of
+ * 16 rows, and of 1 and 128. */
 static const struct att_case att_cases[] = {
-    {{4, 4, 64}, 4},   {{8, 2, 128}, 4},  {{16, 2, 128}, 0}, {{8, 1, 72}, 4}, {{6, 2, 30}, 2},
-    {{4, 4, 256}, 4},  {{8, 2, 128}, 1},  {{24, 2, 64}, 4},  {{2, 1, 4}, 0},  {{8, 8, 256}, 3},
+    {{4, 4, 64}, 4, 16},  {{8, 2, 128}, 4, 16}, {{16, 2, 128}, 0, 16}, {{8, 1, 72}, 4, 1}, {{6, 2, 30}, 2, 16},
+    {{4, 4, 256}, 4, 16}, {{8, 2, 128}, 1, 128}, {{24, 2, 64}, 4, 16}, {{2, 1, 4}, 0, 16}, {{8, 8, 256}, 3, 16},
 };
 #define N_ATT_CASES (int)(sizeof att_cases / sizeof att_cases[0])
 
@@ -259,7 +262,7 @@ static void check_decode(const struct att_case *ac, const int *lens, int n_seqs,
     int versions[16], nv;
     char what[160];
 
-    paged_build(&c, lens, n_seqs, s, ac->pad, r);
+    paged_build(&c, lens, n_seqs, s, ac->pad, ac->block_size, r);
     const int max_len = c.max_len + max_len_extra;
     float *q = xmalloc(n_out * sizeof *q), *out = xmalloc(n_out * sizeof *out);
     double *want = xmalloc(n_out * sizeof *want);
@@ -367,7 +370,7 @@ static void check_prefill(const struct att_case *ac, int T, int pos0, struct rng
     int versions[16], nv;
     char what[160];
 
-    paged_build(&c, lens, 2, s, ac->pad, r);
+    paged_build(&c, lens, 2, s, ac->pad, ac->block_size, r);
     float *q = xmalloc(n_out * sizeof *q), *out = xmalloc(n_out * sizeof *out);
     double *want = xmalloc(n_out * sizeof *want);
 
@@ -439,7 +442,7 @@ START_TEST(test_prefill_last_is_decode)
     struct rng r;
 
     rng_init(&r, 23, RNG_STREAM_USER);
-    paged_build(&c, lens, 1, s, ac->pad, &r);
+    paged_build(&c, lens, 1, s, ac->pad, ac->block_size, &r);
     float *q = xmalloc(n_out * sizeof *q), *pre = xmalloc(n_out * sizeof *pre), *dec = xmalloc(row * sizeof *dec);
     for (size_t i = 0; i < n_out; i++)
         q[i] = uniform(&r, 2.0);
