@@ -8,7 +8,7 @@
 #       On the GPU machine.  Uses a bundle (below) when build-gpu-bundle/
 #       holds one; otherwise configures into BUILD_DIR (default build-gpu;
 #       running `autoreconf -fi` first when ./configure is missing) and
-#       makes llmbench and the three CUDA test programs.
+#       makes llmbench and the CUDA test programs (the kernels and llmserve's forward pass on the device).
 #   kernels/cuda/gpu-check.sh --bundle [BUNDLE_DIR]
 #       On a machine with the build dependencies (no GPU needed): build as
 #       above, then copy the programs and the shared libraries a bare CUDA
@@ -20,7 +20,7 @@
 #
 # Results, in ${OUT:-out/gpu-check}/: summary.txt (GPU, date, commit, each
 # step's status), nvidia-smi.txt (nvidia-smi -q), build.log, tests.log (the
-# three test programs' output), llmbench-cuda.txt (the table) and
+# test programs' output), llmbench-cuda.txt (the table) and
 # llmbench-cuda.json.  Each step has a time limit; the whole run takes about
 # 3 minutes on an H100/H200 from source (1-2 with a bundle).
 #
@@ -34,7 +34,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 4)}
-tests="check_cuda_matmul check_cuda_attention check_cuda_ops"
+tests="check_cuda_matmul check_cuda_attention check_cuda_ops check_forward_cuda"
 
 # Absolute path of $1 (relative to the tree's root).
 abspath() {
