@@ -14,7 +14,8 @@
  *               a second kernel merges the chunks by log-sum-exp.
  *   prefill v0  one block per (query, head): v0 of decode for one query.
  *           v1  flash-attention style in float32: a block holds a tile of 64
- *               (32 when head_dim > 128) queries of one head in shared memory
+ *               queries of one head (32 when head_dim > 128, fewer when the
+ *               device's shared memory is small) in shared memory
  *               and walks the causal keys in double-buffered tiles of 32,
  *               with an online softmax per query row: no T x S matrix.
  *
@@ -716,6 +717,23 @@ static int att_sm_count(void)
     return sms;
 }
 
+/* Shared memory a block may opt in to on the current device, bytes (cached
+ * per device): 227 KiB on H100, 163 KiB on A100, 99 KiB on sm_86/89. */
+static size_t att_smem_optin(void)
+{
+    static int cached_dev = -1, bytes = 0;
+    int dev = 0;
+
+    if (cudaGetDevice(&dev) != cudaSuccess)
+        dev = 0;
+    if (dev != cached_dev) {
+        if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || bytes < 1)
+            bytes = 48 * 1024;
+        cached_dev = dev;
+    }
+    return (size_t)bytes;
+}
+
 /* Splits decode v1 may use at most for contexts up to MAX_LEN (the
  * workspace is sized for it). */
 static int decode_max_splits(int max_len)
@@ -767,6 +785,10 @@ static int decode_v1_launch(float *out, float *ws, const float *q, const struct 
     if (n_splits > 1 && ws == NULL)
         return kn_cuda_set_error("attention decode: NULL workspace (%zu bytes needed)",
                                  kn_cuda_decode_workspace_bytes(n_seqs, max_len, s));
+    if (smem > att_smem_optin())
+        return kn_cuda_set_error("attention decode v1: head_dim %d needs %zu bytes of shared memory, the device "
+                                 "allows %zu (use version 0)",
+                                 D, smem, att_smem_optin());
     KN_CUDA_TRY(cudaFuncSetAttribute(decode_v1_kernel<VEC, HG, NU>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      (int)smem));
     dim3 grid(n_splits, s->n_kv_heads * n_hc, n_seqs);
@@ -810,6 +832,13 @@ extern "C" int kn_cuda_attention_decode(int version, float *out, const float *q,
         return 0;
     const float scale_log2 = KN_LOG2E / sqrtf((float)s->head_dim);
 
+    /* The default falls back to v0 where v1's tiles do not fit in shared
+     * memory (head_dim 256 on a 99 KiB device). */
+    if (version == KN_CUDA_DEFAULT &&
+        decode_v1_smem_floats(vec, decode_heads_per_block(s->n_heads / s->n_kv_heads), s->head_dim) *
+                sizeof(float) >
+            att_smem_optin())
+        ver = 0;
     if (ver == 0) {
         if ((long long)n_seqs * s->n_heads > 0x7fffffffLL)
             return kn_cuda_set_error("attention decode: %d x %d rows is too many", n_seqs, s->n_heads);
@@ -845,6 +874,27 @@ static int prefill_v1_launch(float *out, const float *q, const struct kn_cuda_pa
     return 0;
 }
 
+/* Prefill v1 with the most rows per thread, up to MAX_RT, whose shared
+ * memory the device allows (the query tile shrinks with RT). */
+template <int VEC, int MAX_RT, int NU>
+static int prefill_v1_fit(float *out, const float *q, const struct kn_cuda_paged_kv *kv, const int32_t *bt, int shift,
+                          int T, int pos0, const struct kn_attn_shape *s, float scale_log2)
+{
+    const size_t optin = att_smem_optin(), per_float = sizeof(float);
+
+    if constexpr (MAX_RT >= 4)
+        if (prefill_v1_smem_floats(VEC, 4, s->head_dim) * per_float <= optin)
+            return prefill_v1_launch<VEC, 4, NU>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+    if constexpr (MAX_RT >= 2)
+        if (prefill_v1_smem_floats(VEC, 2, s->head_dim) * per_float <= optin)
+            return prefill_v1_launch<VEC, 2, NU>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+    if (prefill_v1_smem_floats(VEC, 1, s->head_dim) * per_float <= optin)
+        return prefill_v1_launch<VEC, 1, NU>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+    return kn_cuda_set_error("attention prefill v1: head_dim %d needs %zu bytes of shared memory, the device allows "
+                             "%zu (use version 0)",
+                             s->head_dim, prefill_v1_smem_floats(VEC, 1, s->head_dim) * per_float, optin);
+}
+
 extern "C" int kn_cuda_attention_prefill(int version, float *out, const float *q, const struct kn_cuda_paged_kv *kv,
                                          int seq, int T, int pos0, const struct kn_attn_shape *s)
 {
@@ -864,6 +914,8 @@ extern "C" int kn_cuda_attention_prefill(int version, float *out, const float *q
     const float scale_log2 = KN_LOG2E / sqrtf((float)s->head_dim);
     const int D = s->head_dim;
 
+    if (version == KN_CUDA_DEFAULT && prefill_v1_smem_floats(vec, 1, D) * sizeof(float) > att_smem_optin())
+        ver = 0; /* as decode */
     if (ver == 0) {
         if ((long long)T * s->n_heads > 0x7fffffffLL)
             return kn_cuda_set_error("attention prefill: %d x %d rows is too many", T, s->n_heads);
@@ -874,17 +926,18 @@ extern "C" int kn_cuda_attention_prefill(int version, float *out, const float *q
         return 0;
     }
     /* Units per thread row NU = ceil(D / VEC / 8); rows per thread RT so
-     * that RT * NU * VEC (the output registers) stays at 64 or less. */
+     * that RT * NU * VEC (the output registers) stays at 64 or less, and
+     * the shared memory within the device's limit. */
     if (vec == 4) {
         if (D <= 64)
-            return prefill_v1_launch<4, 4, 2>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+            return prefill_v1_fit<4, 4, 2>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
         if (D <= 128)
-            return prefill_v1_launch<4, 4, 4>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
-        return prefill_v1_launch<4, 2, 8>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+            return prefill_v1_fit<4, 4, 4>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+        return prefill_v1_fit<4, 2, 8>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
     }
     if (D <= 128)
-        return prefill_v1_launch<1, 4, 16>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
-    return prefill_v1_launch<1, 2, 32>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+        return prefill_v1_fit<1, 4, 16>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
+    return prefill_v1_fit<1, 2, 32>(out, q, kv, bt, shift, T, pos0, s, scale_log2);
 }
 
 /* ---- version tables ------------------------------------------------------------ */
