@@ -163,14 +163,16 @@ struct bench_step {
     struct kn_prob_index *scratch;
     int max_seqs;
     int max_tokens;
+    const char *backend; /* the forward pass's backend, resolved ("cpu", "cuda") */
     int sample;   /* time sampling a token from each sequence's logits too (as the engine) */
     long sampled; /* sum of the sampled ids (keeps the work observable) */
 };
 
-/* Load MODEL (int8 weights when QUANTIZE_Q8) and set up B.  Returns 0, or
- * -1 with E set (the model's error, or ERR_SYSTEM). */
+/* Load MODEL (int8 weights when QUANTIZE_Q8) and set up B on the forward
+ * pass's BACKEND ("cpu", "cuda", "auto": server/forward.h).  Returns 0, or
+ * -1 with E set (the model's or the backend's error, or ERR_SYSTEM). */
 int bench_step_open(struct bench_step *b, const char *model, int quantize_q8, int max_seqs, int max_tokens,
-                    struct err *e);
+                    const char *backend, struct err *e);
 void bench_step_close(struct bench_step *b);
 /* Median seconds of REPEAT timed decode steps (after a warm-up) of BATCH
  * sequences, each attending to CTX positions. */

@@ -28,10 +28,11 @@
 /* ---- timed steps, shared with bench_profile.c ------------------------------------------ */
 
 int bench_step_open(struct bench_step *b, const char *model, int quantize_q8, int max_seqs, int max_tokens,
-                    struct err *e)
+                    const char *backend, struct err *e)
 {
     struct model_load_opts lo = {.quantize_q8 = quantize_q8};
     const struct model_config *c;
+    const struct kn_backend *be;
     int per_seq;
 
     memset(b, 0, sizeof *b);
@@ -53,9 +54,15 @@ int bench_step_open(struct bench_step *b, const char *model, int quantize_q8, in
         err_set(e, ERR_SYSTEM, "out of memory");
         goto fail;
     }
-    if (kv_cache_init(b->kv, c->n_layers, c->n_kv_heads * c->head_dim, 16, max_seqs * per_seq, e) < 0)
+    /* the backend's choice ("auto") goes to the log; a cache on the device
+     * keeps only block ids on the host */
+    if ((be = forward_backend(backend, e)) == NULL)
         goto fail;
-    b->f = forward_create(b->m, b->kv, max_tokens > max_seqs ? max_tokens : max_seqs, NULL, e);
+    b->backend = be->name;
+    if ((forward_backend_on_device(be) ? kv_cache_init_meta : kv_cache_init)(
+            b->kv, c->n_layers, c->n_kv_heads * c->head_dim, 16, max_seqs * per_seq, e) < 0)
+        goto fail;
+    b->f = forward_create(b->m, b->kv, max_tokens > max_seqs ? max_tokens : max_seqs, be, e);
     if (b->f == NULL)
         goto fail;
     for (int i = 0; i < max_seqs; i++) {
@@ -283,14 +290,14 @@ static int bench_model_exec(int argc, char **argv)
     if (roof_bytes < ((size_t)256 << 20))
         roof_bytes = (size_t)256 << 20;
 
-    if (bench_step_open(&b32, model, 0, (int)batch, (int)prefill, &e) < 0)
+    if (bench_step_open(&b32, model, 0, (int)batch, (int)prefill, "cpu", &e) < 0)
         goto out;
     if (prefill > b32.m->cfg.seq_len || ctx > b32.m->cfg.seq_len) {
         err_set(&e, ERR_INPUT, "--prefill %ld / --context %ld: beyond the model's context of %d", prefill, ctx,
                 b32.m->cfg.seq_len);
         goto out;
     }
-    if (bench_step_open(&b8, model, 1, 1, 1, &e) < 0)
+    if (bench_step_open(&b8, model, 1, 1, 1, "cpu", &e) < 0)
         goto out;
     wbytes = (double)b32.m->weight_bytes;
 

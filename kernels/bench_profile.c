@@ -29,6 +29,9 @@
 #include "common/log.h"
 #include "kernels/bench.h"
 #include "kernels/kernels.h"
+#ifdef HAVE_CUDA
+#include "kernels/cuda/kn_cuda.h"
+#endif
 #include "server/model.h"
 
 /* Most points on each axis. */
@@ -43,6 +46,7 @@ static void profile_usage(FILE *f)
     fprintf(f,
             "usage: llmbench profile --model M [--max-batch N] [-o profile.json] [--quantize q8]\n"
             "                        [--threads N] [--repeat R] [--max-prefill P] [--kv-tokens K] [--name NAME]\n"
+            "                        [--backend cpu|cuda|auto]\n"
             "\n"
             "Measure llmserve's forward step on this machine -- prefill time against prompt\n"
             "tokens, decode-step time against batch size and total context -- and write the\n"
@@ -57,7 +61,9 @@ static void profile_usage(FILE *f)
             "                   kept (default 5)\n"
             "  --max-prefill P  largest prefill measured (default: 1024 or the context)\n"
             "  --kv-tokens K    kv_capacity_tokens (default: max batch x the model's context)\n"
-            "  --name NAME      the profile's name (default: the model's name and the host)\n");
+            "  --name NAME      the profile's name (default: the model's name and the host)\n"
+            "  --backend B      the forward pass's backend, as llmserve's --backend: cpu\n"
+            "                   (default), cuda (the GPU: a profile of llmserve on it), auto\n");
 }
 
 /* Decode batch sizes: every one up to 8, then steps of 2 up to 16, then
@@ -121,10 +127,11 @@ static int bench_profile_exec(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},    {"repeat", required_argument, NULL, 'r'},
         {"max-prefill", required_argument, NULL, 'p'}, {"kv-tokens", required_argument, NULL, 'k'},
         {"name", required_argument, NULL, 'n'},       {"help", no_argument, NULL, 'h'},
+        {"backend", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     static const char *const cols[] = {"step", "batch", "tokens", "context", "ms", "ms/token"};
-    const char *model = NULL, *out_file = "profile.json", *name = NULL;
+    const char *model = NULL, *out_file = "profile.json", *name = NULL, *backend = "cpu";
     long max_batch = 16, threads = bench_cores(), repeat = 5, max_prefill = 0, kv_tokens = 0;
     int q8 = 0, c, rc = 1, n_pre, n_batch, n_ctx, seq;
     int pre_axis[PROFILE_MAX_POINTS], batch_axis[PROFILE_MAX_POINTS], ctx_axis[3], mix_axis[PROFILE_MIXED][2];
@@ -170,6 +177,7 @@ static int bench_profile_exec(int argc, char **argv)
                 return bench_fail(&e);
             break;
         case 'n': name = optarg; break;
+        case 'B': backend = optarg; break;
         case 'h': profile_usage(stdout); return 0;
         default:
             log_error("profile: unknown or incomplete option '%s' (try 'llmbench profile --help')",
@@ -189,7 +197,7 @@ static int bench_profile_exec(int argc, char **argv)
     if (max_prefill == 0)
         max_prefill = 1024;
     /* one sequence more than the largest batch: the prompt of a mixed step */
-    if (bench_step_open(&b, model, q8, (int)max_batch + 1, (int)(max_prefill + max_batch), &e) < 0)
+    if (bench_step_open(&b, model, q8, (int)max_batch + 1, (int)(max_prefill + max_batch), backend, &e) < 0)
         goto out;
     b.sample = 1;
     seq = b.m->cfg.seq_len;
@@ -311,8 +319,19 @@ static int bench_profile_exec(int argc, char **argv)
         json_t *host = bench_host_json();
         const char *cpu = host != NULL ? json_string_value(json_object_get(host, "cpu")) : NULL;
 
-        snprintf(namebuf, sizeof namebuf, "%s%s on %s (%ld threads)", b.m->name, q8 ? " q8" : "",
-                 cpu != NULL ? cpu : "this host", threads);
+        if (strcmp(b.backend, "cuda") == 0) {
+            const char *gpu = "a GPU";
+#ifdef HAVE_CUDA
+            struct kn_cuda_info info;
+            if (kn_cuda_info(&info) == 0)
+                gpu = info.name;
+#endif
+            snprintf(namebuf, sizeof namebuf, "%s%s on %s (llmserve --backend cuda)", b.m->name,
+                     q8 ? " q8" : "", gpu);
+        } else {
+            snprintf(namebuf, sizeof namebuf, "%s%s on %s (%ld threads)", b.m->name, q8 ? " q8" : "",
+                     cpu != NULL ? cpu : "this host", threads);
+        }
         json_decref(host);
         name = namebuf;
     }
@@ -327,8 +346,8 @@ static int bench_profile_exec(int argc, char **argv)
                         json_pack("{s:o, s:o, s:o}", "batch", profile_int_array(batch_axis, n_batch),
                                   "context_tokens", profile_int_array(ctx_axis, n_ctx), "time_s", dec_s));
     dec_s = NULL;
-    measured = json_pack("{s:s, s:s, s:i, s:i, s:I, s:o}", "by", "llmbench profile", "model", b.m->name,
-                         "threads", (int)threads, "repeat", (int)repeat, "weight_bytes",
+    measured = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:o}", "by", "llmbench profile", "model", b.m->name,
+                         "backend", b.backend, "threads", (int)threads, "repeat", (int)repeat, "weight_bytes",
                          (json_int_t)b.m->weight_bytes, "host", bench_host_json());
     json_object_set_new(doc, "measured", measured);
     bench_table_print(table, stdout);

@@ -56,6 +56,17 @@ expect_fail "profile with a bad model exits 2" 2 "synthetic" "$llmbench" profile
 "$llmbench" roofline --mib 16 --repeat 1 --json "$tmp/roof.json" >/dev/null 2>&1
 expect_fail "model --prefill beyond the context exits 2" 2 "beyond the model's context" "$llmbench" model --model "$small" --prefill 4096 --roofline "$tmp/roof.json"
 expect_fail "unknown option exits 2" 2 "unknown or incomplete option" "$llmbench" profile --bogus
+expect_fail "profile --backend bogus exits 2 naming it" 2 "bogus" "$llmbench" profile --model "$small" --backend bogus
+# --backend cuda: measured on a GPU; without one (or without CUDA built in) it says why
+"$llmbench" profile --model "$small" --max-batch 2 --max-prefill 16 --repeat 1 --backend cuda -o "$tmp/pc.json" \
+    >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ "$st" -eq 0 ]; then
+    check "profile --backend cuda on this GPU writes a cuda profile" grep -q '"backend": "cuda"' "$tmp/pc.json"
+else
+    check "profile --backend cuda without a GPU: exit 1 or 2, saying why ($st)" sh -c "[ $st -eq 1 -o $st -eq 2 ] &&
+        grep -q 'backend cuda' '$tmp/err'"
+fi
 
 "$llmbench" profile --model "$small" --max-batch 4 --repeat 1 --max-prefill 64 -o "$tmp/profile.json" >"$tmp/p.out" 2>"$tmp/p.err"
 check "profile runs" test $? -eq 0
@@ -67,6 +78,7 @@ import json, sys
 d = json.load(open('$tmp/profile.json'))
 assert d['format'] == 'llmscale-profile-v1'
 assert d['kv_capacity_tokens'] == 4 * 128
+assert d['measured']['backend'] == 'cpu', d['measured']
 p, q = d['prefill'], d['decode']
 assert p['tokens'] == [1, 8, 16, 32, 64] and len(p['time_s']) == 5, p['tokens']
 assert q['batch'] == [1, 2, 3, 4] and len(q['context_tokens']) == 3, q['batch']
