@@ -20,13 +20,14 @@
 #
 # Results, in ${OUT:-out/gpu-check}/: summary.txt (GPU, date, commit, each
 # step's status), nvidia-smi.txt (nvidia-smi -q), build.log, tests.log (the
-# test programs' output), llmbench-cuda.txt (the table) and
-# llmbench-cuda.json.  Each step has a time limit; the whole run takes about
+# test programs' output), llmbench-cuda.txt (the table),
+# llmbench-cuda.json, and profile-cuda.json (llmserve's forward pass on the
+# GPU as an llmsim profile: stories110M's shape, batch up to 64).  Each step has a time limit; the whole run takes about
 # 3 minutes on an H100/H200 from source (1-2 with a bundle).
 #
 # Exit status: 0 every test passed and the benchmark ran; 1 a correctness
 # test failed (a test that skips for want of a device counts as failed
-# here); 2 the build failed; 3 only the benchmark failed.
+# here); 2 the build failed; 3 only the benchmark or the profile failed.
 # Environment: OUT, JOBS (make -j, default: the cores), LLMBENCH_ARGS (extra
 # arguments for llmbench cuda, e.g. --quick), CUDA_ARCHS (--bundle).
 set -u
@@ -201,8 +202,20 @@ else
     say "llmbench cuda: FAILED (exit $bench_rc) after $(($(date +%s) - t0)) s"
 fi
 
+# llmserve's forward pass on this GPU as llmsim sees it: a service-time
+# profile of the stories110M shape (f32), for `service: {profile: ...}`.
+t0=$(date +%s)
+(cd "$root" && timeout 120 "$llmbench" profile --model synthetic:stories110M --backend cuda --max-batch 64 \
+    --max-prefill 1024 --repeat 3 -o "$out/profile-cuda.json") >"$out/profile-cuda.txt" 2>&1
+prof_rc=$?
+if [ $prof_rc -eq 0 ]; then
+    say "llmbench profile --backend cuda: ok in $(($(date +%s) - t0)) s (profile-cuda.json)"
+else
+    say "llmbench profile --backend cuda: FAILED (exit $prof_rc) after $(($(date +%s) - t0)) s"
+fi
+
 echo
 cat "$summary"
 [ $failed -eq 0 ] || exit 1
-[ $bench_rc -eq 0 ] || exit 3
+[ $bench_rc -eq 0 ] && [ $prof_rc -eq 0 ] || exit 3
 exit 0
