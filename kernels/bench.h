@@ -55,6 +55,9 @@ struct bench_timing {
  * slow reference is not run many times. */
 struct bench_timing bench_time(void (*fn)(void *arg, int i), void *arg, int repeat, double budget_s);
 
+/* The median of V[0..N) (V is not changed); NAN when N is 0 or memory runs out. */
+double bench_median(const double *v, size_t n);
+
 /* Sleep long enough (0.25 s) for another threading runtime's idle workers
  * to stop spinning: OpenBLAS's threads busy-wait about 2^28 cycles after a
  * call, and on a machine with few cores they would steal the next kernel's

@@ -68,22 +68,6 @@ static void calibrate_usage(FILE *f)
             "  -o, --output F the calibrated profile (default: none, only the report)\n");
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* The median of V[0..N) (sorted in place); NAN when N is 0. */
-static double cal_median(double *v, size_t n)
-{
-    if (n == 0)
-        return NAN;
-    qsort(v, n, sizeof v[0], cmp_dbl);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Read the step log PATH.  Returns 0, or -1 with E naming FILE:LINE. */
 static int cal_read_steps(const char *path, struct cal_steps *s, struct err *e)
 {
@@ -187,9 +171,9 @@ static void cal_report(struct bench_table *t, const char *what, const struct pro
     bench_table_row(t);
     bench_table_cell(t, "%s", what);
     bench_table_cell(t, "%zu", n);
-    bench_table_cell(t, "%.3f", 1e3 * cal_median(meas, n));
-    bench_table_cell(t, "%.3f", 1e3 * cal_median(pred, n));
-    bench_table_cell(t, "%.3f", cal_median(ratio, n));
+    bench_table_cell(t, "%.3f", 1e3 * bench_median(meas, n));
+    bench_table_cell(t, "%.3f", 1e3 * bench_median(pred, n));
+    bench_table_cell(t, "%.3f", bench_median(ratio, n));
 }
 
 /* The median measured / predicted ratio of the pure decode steps whose batch
@@ -210,7 +194,7 @@ static double cal_factor(const struct profile *p, const struct cal_steps *s, enu
         if (pr > 0)
             scratch[n++] = st->meas_s / pr;
     }
-    return n >= CAL_MIN_STEPS ? cal_median(scratch, n) : NAN;
+    return n >= CAL_MIN_STEPS ? bench_median(scratch, n) : NAN;
 }
 
 /* Multiply every number of the JSON array A (or array of arrays) by F. */

@@ -191,22 +191,6 @@ static void model_usage(FILE *f)
 
 #define MODEL_MAX_ROUNDS 100
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static double median_of(const double *v, int n)
-{
-    double s[MODEL_MAX_ROUNDS];
-
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_dbl);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
 static double max_of(const double *v, int n)
 {
     double m = v[0];
@@ -339,20 +323,20 @@ static int bench_model_exec(int argc, char **argv)
 
             for (int r = 0; r < rounds; r++)
                 ratios[r] = rows[i].value[r] / rows[i].baseline[r];
-            ratio = median_of(ratios, (int)rounds);
+            ratio = bench_median(ratios, (size_t)rounds);
             best = max_of(rows[i].value, (int)rounds) / max_of(rows[i].baseline, (int)rounds);
             bench_table_row(table);
             bench_table_cell(table, "%s", rows[i].figure);
-            bench_table_cell(table, "%.1f", median_of(rows[i].value, (int)rounds));
-            bench_table_cell(table, "%.1f", median_of(rows[i].baseline, (int)rounds));
+            bench_table_cell(table, "%.1f", bench_median(rows[i].value, (size_t)rounds));
+            bench_table_cell(table, "%.1f", bench_median(rows[i].baseline, (size_t)rounds));
             bench_table_cell(table, "%.2f", ratio);
             bench_table_cell(table, "%.2f", best);
             bench_table_cell(table, "%.1f", rows[i].target);
             bench_table_cell(table, "%s", ratio >= rows[i].target ? "yes" : "no");
             json_array_append_new(json_object_get(doc, "results"),
                                   json_pack("{s:s, s:o, s:o, s:o, s:o, s:f, s:b}", "figure", rows[i].figure,
-                                            "value", bench_json_num(median_of(rows[i].value, (int)rounds)),
-                                            "baseline", bench_json_num(median_of(rows[i].baseline, (int)rounds)),
+                                            "value", bench_json_num(bench_median(rows[i].value, (size_t)rounds)),
+                                            "baseline", bench_json_num(bench_median(rows[i].baseline, (size_t)rounds)),
                                             "ratio", bench_json_num(ratio), "best_ratio", bench_json_num(best),
                                             "target", rows[i].target, "met", ratio >= rows[i].target));
         }
@@ -360,10 +344,10 @@ static int bench_model_exec(int argc, char **argv)
     printf("model %s: %.1f MB of weights per token (f32), %.1f MB (q8); %ld threads\n", model, wbytes / 1e6,
            (double)b8.m->weight_bytes / 1e6, threads);
     printf("bandwidth %.1f GB/s (median of rounds; best %.1f); decode at context %ld; %ld rounds of %ld steps\n",
-           median_of(bw, (int)rounds), max_of(bw, (int)rounds), ctx, rounds, repeat);
+           bench_median(bw, (size_t)rounds), max_of(bw, (int)rounds), ctx, rounds, repeat);
     bench_table_print(table, stdout);
     json_object_set_new(doc, "model", json_string(model));
-    json_object_set_new(doc, "bandwidth_gbs", bench_json_num(median_of(bw, (int)rounds)));
+    json_object_set_new(doc, "bandwidth_gbs", bench_json_num(bench_median(bw, (size_t)rounds)));
     json_object_set_new(doc, "weight_bytes_f32", json_integer((json_int_t)wbytes));
     json_object_set_new(doc, "weight_bytes_q8", json_integer((json_int_t)b8.m->weight_bytes));
     json_object_set_new(doc, "rounds", json_integer(rounds));

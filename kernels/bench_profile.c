@@ -92,24 +92,6 @@ static int profile_prefill_axis(int max, int *axis)
     return n;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* The median of the N values at V[0], V[STRIDE], ... (reordered: a copy). */
-static double profile_median(const double *v, int n, int stride)
-{
-    double tmp[PROFILE_MAX_ROUNDS];
-
-    for (int i = 0; i < n; i++)
-        tmp[i] = v[(size_t)i * stride];
-    qsort(tmp, (size_t)n, sizeof tmp[0], cmp_dbl);
-    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
-}
-
 static json_t *profile_int_array(const int *v, int n)
 {
     json_t *a = json_array();
@@ -261,7 +243,7 @@ static int bench_profile_exec(int argc, char **argv)
         double overlaps[PROFILE_MIXED];
 
         for (int i = 0; i < n_pre; i++, k++) {
-            double t = profile_median(times + (size_t)k * repeat, (int)repeat, 1);
+            double t = bench_median(times + (size_t)k * repeat, (size_t)repeat);
 
             json_array_append_new(pre_s, json_real(t));
             bench_table_row(table);
@@ -280,7 +262,7 @@ static int bench_profile_exec(int argc, char **argv)
                 goto out;
             }
             for (int j = 0; j < n_ctx; j++, k++) {
-                double t = profile_median(times + (size_t)k * repeat, (int)repeat, 1);
+                double t = bench_median(times + (size_t)k * repeat, (size_t)repeat);
 
                 json_array_append_new(row, json_real(t));
                 bench_table_row(table);
@@ -294,9 +276,9 @@ static int bench_profile_exec(int argc, char **argv)
             json_array_append_new(dec_s, row);
         }
         for (int i = 0; i < PROFILE_MIXED; i++, k += 3) {
-            double tp = profile_median(times + (size_t)k * repeat, (int)repeat, 1);
-            double td = profile_median(times + (size_t)(k + 1) * repeat, (int)repeat, 1);
-            double tm = profile_median(times + (size_t)(k + 2) * repeat, (int)repeat, 1);
+            double tp = bench_median(times + (size_t)k * repeat, (size_t)repeat);
+            double td = bench_median(times + (size_t)(k + 1) * repeat, (size_t)repeat);
+            double tm = bench_median(times + (size_t)(k + 2) * repeat, (size_t)repeat);
 
             overlaps[i] = tp + td - tm;
             bench_table_row(table);
@@ -309,11 +291,11 @@ static int bench_profile_exec(int argc, char **argv)
         }
         /* the overhead a mixed step saves: the median of the pairs', never
          * negative, never more than the cheapest step measured */
-        step_overhead = profile_median(overlaps, PROFILE_MIXED, 1);
+        step_overhead = bench_median(overlaps, PROFILE_MIXED);
         if (step_overhead < 0)
             step_overhead = 0;
         for (int i = 0; i < n_pre + n_batch * n_ctx; i++)
-            step_overhead = fmin(step_overhead, profile_median(times + (size_t)i * repeat, (int)repeat, 1));
+            step_overhead = fmin(step_overhead, bench_median(times + (size_t)i * repeat, (size_t)repeat));
     }
     if (name == NULL) {
         json_t *host = bench_host_json();

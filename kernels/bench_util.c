@@ -41,6 +41,19 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
+double bench_median(const double *v, size_t n)
+{
+    double *s, m;
+
+    if (n == 0 || (s = malloc(n * sizeof *s)) == NULL)
+        return NAN;
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    return m;
+}
+
 struct bench_timing bench_time(void (*fn)(void *arg, int i), void *arg, int repeat, double budget_s)
 {
     struct bench_timing t = {0};
