@@ -91,6 +91,18 @@ json_t *bench_host_json(void);
  * an ERR_INPUT naming the option. */
 int bench_parse_int(const char *opt, const char *arg, long lo, long hi, long *out, struct err *e);
 
+/* A matmul shape: out (m, n) = x (m, k) W^T. */
+struct bench_mnk {
+    long m, n, k;
+};
+/* Sizes are at most this in any dimension. */
+#define BENCH_MAX_DIM 1000000L
+
+/* Parse LIST ("1024,2048" cubed, or "1x4096x4096,64x4096x11008" as m x n x k)
+ * into CASES (at most MAX), setting *N.  Returns 0, or -1 with an ERR_INPUT
+ * quoting the item. */
+int bench_parse_sizes(const char *list, struct bench_mnk *cases, int max, int *n, struct err *e);
+
 /* Print the error of a failed subcommand ("llmbench: error: ...") and
  * return its exit status. */
 int bench_fail(const struct err *e);

@@ -46,17 +46,12 @@
 #endif
 
 #define CU_MAX_CASES 64
-#define CU_MAX_DIM 1000000L
 #define CU_ERR_SAMPLES 256     /* GEMM outputs checked against float64 */
 #define CU_ATT_SAMPLES 16      /* prefill queries checked */
 #define CU_FA2_TFLOPS 300.0    /* FlashAttention-2, H100, forward, hdim 128, causal */
 #define CU_MAX_COPIES 256
 
 enum { CU_SGEMM = 1, CU_BGEMM = 2, CU_GEMV = 4, CU_DECODE = 8, CU_PREFILL = 16, CU_ALL = 31 };
-
-struct cu_case {
-    long m, n, k;
-};
 
 struct cu_opts {
     int ours, cublas;  /* --backend: time our versions, cuBLAS */
@@ -65,7 +60,7 @@ struct cu_opts {
     int repeat;
     int device;
     const char *json_file;
-    struct cu_case cases[CU_MAX_CASES]; /* --sizes: m > 8 GEMMs, m <= 8 GEMVs */
+    struct bench_mnk cases[CU_MAX_CASES]; /* --sizes: m > 8 GEMMs, m <= 8 GEMVs */
     int ncases;
 };
 
@@ -123,42 +118,6 @@ static int parse_only(const char *list, int *bits, struct err *e)
     return 0;
 }
 
-/* Parse LIST ("1024,2048" cubed, or "1x4096x4096,512x4096x11008") into
- * o->cases.  0, or -1 with an ERR_INPUT quoting the item. */
-static int parse_sizes(const char *list, struct cu_opts *o, struct err *e)
-{
-    const char *p = list;
-
-    o->ncases = 0;
-    while (1) {
-        size_t len = strcspn(p, ",");
-        long d[3];
-        int nd = 0;
-        const char *q = p;
-
-        if (len == 0 || p[len - 1] == 'x')
-            return err_set(e, ERR_INPUT, "--sizes: empty or incomplete item in '%s'", list);
-        if (o->ncases == CU_MAX_CASES)
-            return err_set(e, ERR_INPUT, "--sizes: more than %d cases", CU_MAX_CASES);
-        while (q < p + len) {
-            char *end;
-            long v = strtol(q, &end, 10);
-
-            if (end == q || nd == 3 || (end < p + len && *end != 'x') || v < 1 || v > CU_MAX_DIM)
-                return err_set(e, ERR_INPUT, "--sizes: '%.*s' is not N or MxNxK with sizes in [1, %ld]", (int)len,
-                               p, CU_MAX_DIM);
-            d[nd++] = v;
-            q = end < p + len ? end + 1 : end;
-        }
-        if (nd == 2)
-            return err_set(e, ERR_INPUT, "--sizes: '%.*s' is not N or MxNxK", (int)len, p);
-        o->cases[o->ncases++] = nd == 1 ? (struct cu_case){d[0], d[0], d[0]} : (struct cu_case){d[0], d[1], d[2]};
-        if (p[len] == '\0')
-            break;
-        p += len + 1;
-    }
-    return 0;
-}
 
 #ifdef HAVE_CUDA
 
@@ -374,7 +333,7 @@ static double cu_gemm_err(const float *out_d, const float *x, const float *w, lo
 }
 
 /* One GEMM case: BF16 selects bgemm (bf16 inputs) over sgemm. */
-static int cu_gemm_case(struct cu_ctx *c, int bf16, const struct cu_case *cs, struct err *e)
+static int cu_gemm_case(struct cu_ctx *c, int bf16, const struct bench_mnk *cs, struct err *e)
 {
     long m = cs->m, n = cs->n, k = cs->k;
     size_t mk = (size_t)m * k, nk = (size_t)n * k, es = bf16 ? 2 : 4;
@@ -449,7 +408,7 @@ static const char *cu_dtype_name(enum kn_dtype d)
 
 /* One GEMV case of M rows (<= 8) for weights of DTYPE: our versions, and
  * cuBLAS for f32 and bf16. */
-static int cu_gemv_case(struct cu_ctx *c, enum kn_dtype dtype, const struct cu_case *cs, struct err *e)
+static int cu_gemv_case(struct cu_ctx *c, enum kn_dtype dtype, const struct bench_mnk *cs, struct err *e)
 {
     const int group = 32;
     long m = cs->m, n = cs->n, k = cs->k;
@@ -804,12 +763,12 @@ out:
 
 /* The default shapes: GEMM cubes; GEMVs of stories110M (dim 768, hidden
  * 2048, vocabulary 32000) and Llama-7B (4096, 11008). */
-static const struct cu_case cu_sgemm_cubes[] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}};
-static const struct cu_case cu_bgemm_cubes[] = {
+static const struct bench_mnk cu_sgemm_cubes[] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}};
+static const struct bench_mnk cu_bgemm_cubes[] = {
     {1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}, {8192, 8192, 8192}};
-static const struct cu_case cu_gemvs[] = {{1, 768, 768},   {1, 2048, 768},   {1, 32000, 768},
+static const struct bench_mnk cu_gemvs[] = {{1, 768, 768},   {1, 2048, 768},   {1, 32000, 768},
                                           {1, 4096, 4096}, {1, 11008, 4096}, {1, 4096, 11008}};
-static const struct cu_case cu_gemvs_quick[] = {{1, 768, 768}, {1, 4096, 4096}, {1, 11008, 4096}};
+static const struct bench_mnk cu_gemvs_quick[] = {{1, 768, 768}, {1, 4096, 4096}, {1, 11008, 4096}};
 
 #define CU_N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -847,7 +806,7 @@ static int cu_run(const struct cu_opts *o, struct err *e)
              c.info.sms, c.read_gbs);
 
     for (int part = CU_SGEMM; part <= CU_GEMV; part <<= 1) {
-        const struct cu_case *list = o->cases;
+        const struct bench_mnk *list = o->cases;
         int n = o->ncases;
         if (!(o->only & part))
             continue;
@@ -938,7 +897,7 @@ static int cuda_exec(int argc, char **argv)
                 return bench_fail(&e);
             break;
         case 's':
-            if (parse_sizes(optarg, &o, &e) != 0)
+            if (bench_parse_sizes(optarg, o.cases, CU_MAX_CASES, &o.ncases, &e) != 0)
                 return bench_fail(&e);
             break;
         case 'q': o.quick = 1; break;

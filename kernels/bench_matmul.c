@@ -31,11 +31,6 @@
 
 #define MM_MAX_CASES 64
 #define MM_ERR_SAMPLES 256
-#define MM_MAX_DIM 1000000L
-
-struct mm_case {
-    long m, n, k;
-};
 
 struct mm_opts {
     const char *backend; /* "cpu", "ref" or "openblas" */
@@ -46,13 +41,13 @@ struct mm_opts {
     int repeat;
     const char *json_file;
     const char *roofline_file;
-    struct mm_case cases[MM_MAX_CASES];
+    struct bench_mnk cases[MM_MAX_CASES];
     int ncases;
 };
 
 /* The default cases: GEMM cubed 1024, 2048, 4096 and the GEMVs of a 7B
  * model's attention (4096 x 4096) and MLP (11008 x 4096) projections. */
-static const struct mm_case mm_defaults[] = {
+static const struct bench_mnk mm_defaults[] = {
     {1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 4096, 4096}, {1, 4096, 4096}, {1, 11008, 4096},
 };
 
@@ -74,74 +69,10 @@ static double weight_bytes(enum kn_dtype d, long n, long k, int group)
     return 4 * e;
 }
 
-/* Parse one dimension of --sizes. */
-static int parse_dim(const char *s, size_t len, const char *item, long *out, struct err *e)
-{
-    char buf[32], *end;
-    long v;
-
-    if (len == 0 || len >= sizeof(buf))
-        return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    v = strtol(buf, &end, 10);
-    if (*end != '\0' || end == buf)
-        return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
-    if (v <= 0 || v > MM_MAX_DIM)
-        return err_set(e, ERR_INPUT, "--sizes: '%s': sizes must be in [1, %ld]", item, MM_MAX_DIM);
-    *out = v;
-    return 0;
-}
-
-/* Parse LIST ("1024,2048" cubed, or "1x4096x4096,64x4096x11008" as m x n x
- * k) into o->cases.  Returns 0, or -1 with an ERR_INPUT quoting the item. */
-static int parse_sizes(const char *list, struct mm_opts *o, struct err *e)
-{
-    const char *p = list;
-
-    o->ncases = 0;
-    if (*list == '\0')
-        return err_set(e, ERR_INPUT, "--sizes: empty list");
-    while (1) {
-        size_t len = strcspn(p, ",");
-        char item[128];
-        long d[3];
-        int nd = 0;
-        const char *q = item;
-
-        if (len == 0 || len >= sizeof(item))
-            return err_set(e, ERR_INPUT, "--sizes: empty or overlong item in '%s'", list);
-        if (o->ncases == MM_MAX_CASES)
-            return err_set(e, ERR_INPUT, "--sizes: more than %d cases", MM_MAX_CASES);
-        memcpy(item, p, len);
-        item[len] = '\0';
-        while (1) {
-            size_t dl = strcspn(q, "x");
-
-            if (nd == 3)
-                return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
-            if (parse_dim(q, dl, item, &d[nd++], e) != 0)
-                return -1;
-            if (q[dl] == '\0')
-                break;
-            q += dl + 1;
-        }
-        if (nd == 1)
-            o->cases[o->ncases++] = (struct mm_case){d[0], d[0], d[0]};
-        else if (nd == 3)
-            o->cases[o->ncases++] = (struct mm_case){d[0], d[1], d[2]};
-        else
-            return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
-        if (p[len] == '\0')
-            break;
-        p += len + 1;
-    }
-    return 0;
-}
 
 /* Refuse cases whose operands would not fit: the f32 weights (for the
  * baseline and the reference) plus the benchmarked weights, x and out. */
-static int check_case(const struct mm_opts *o, const struct mm_case *c, struct err *e)
+static int check_case(const struct mm_opts *o, const struct bench_mnk *c, struct err *e)
 {
     double bytes = 4.0 * c->n * c->k + 4.0 * c->m * c->k + 4.0 * c->m * c->n;
 
@@ -256,7 +187,7 @@ static void *dup_bytes(const void *src, size_t n)
 
 /* Build the operands of case C: random weights and inputs, converted and
  * copied.  Returns 0, or -1 with an ERR_SYSTEM when memory runs out. */
-static int mm_data_build(const struct mm_opts *o, const struct mm_case *c, struct mm_data *d,
+static int mm_data_build(const struct mm_opts *o, const struct bench_mnk *c, struct mm_data *d,
                          struct err *e)
 {
     size_t nk = (size_t)c->n * c->k, mk = (size_t)c->m * c->k, mn = (size_t)c->m * c->n, i;
@@ -351,7 +282,7 @@ oom:
 
 /* Max |out - ref| / max |ref| over a sample of outputs of OUT against the
  * float64 product of x and the f32 weights. */
-static double mm_error(const struct mm_case *c, const float *out, const float *x, const float *w32)
+static double mm_error(const struct bench_mnk *c, const float *out, const float *x, const float *w32)
 {
     long total = c->m * c->n, s, samples = total < MM_ERR_SAMPLES ? total : MM_ERR_SAMPLES;
     double max_err = 0, max_ref = 0;
@@ -451,7 +382,7 @@ static int mm_time_pair(struct mm_data *d, int m, int repeat, const struct kn_ba
 }
 
 /* Run case C and add its row and JSON entry. */
-static int mm_run_case(const struct mm_opts *o, const struct mm_case *c,
+static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
                        const struct bench_roofline *roof, struct bench_table *table, json_t *results,
                        struct err *e)
 {
@@ -614,7 +545,7 @@ static int matmul_exec(int argc, char **argv)
             }
             break;
         case 's':
-            if (parse_sizes(optarg, &o, &e) != 0)
+            if (bench_parse_sizes(optarg, o.cases, MM_MAX_CASES, &o.ncases, &e) != 0)
                 return bench_fail(&e);
             break;
         case 't':

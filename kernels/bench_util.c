@@ -97,6 +97,69 @@ void bench_settle(void)
         ;
 }
 
+/* Parse one dimension of --sizes. */
+static int bench_parse_dim(const char *s, size_t len, const char *item, long *out, struct err *e)
+{
+    char buf[32], *end;
+    long v;
+
+    if (len == 0 || len >= sizeof(buf))
+        return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    v = strtol(buf, &end, 10);
+    if (*end != '\0' || end == buf)
+        return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+    if (v <= 0 || v > BENCH_MAX_DIM)
+        return err_set(e, ERR_INPUT, "--sizes: '%s': sizes must be in [1, %ld]", item, BENCH_MAX_DIM);
+    *out = v;
+    return 0;
+}
+
+int bench_parse_sizes(const char *list, struct bench_mnk *cases, int max, int *n, struct err *e)
+{
+    const char *p = list;
+
+    *n = 0;
+    if (*list == '\0')
+        return err_set(e, ERR_INPUT, "--sizes: empty list");
+    while (1) {
+        size_t len = strcspn(p, ",");
+        char item[128];
+        long d[3];
+        int nd = 0;
+        const char *q = item;
+
+        if (len == 0 || len >= sizeof(item))
+            return err_set(e, ERR_INPUT, "--sizes: empty or overlong item in '%s'", list);
+        if (*n == max)
+            return err_set(e, ERR_INPUT, "--sizes: more than %d cases", max);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        while (1) {
+            size_t dl = strcspn(q, "x");
+
+            if (nd == 3)
+                return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+            if (bench_parse_dim(q, dl, item, &d[nd++], e) != 0)
+                return -1;
+            if (q[dl] == '\0')
+                break;
+            q += dl + 1;
+        }
+        if (nd == 1)
+            cases[(*n)++] = (struct bench_mnk){d[0], d[0], d[0]};
+        else if (nd == 3)
+            cases[(*n)++] = (struct bench_mnk){d[0], d[1], d[2]};
+        else
+            return err_set(e, ERR_INPUT, "--sizes: '%s' is not N or MxNxK", item);
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    return 0;
+}
+
 /* ---- the machine ----------------------------------------------------------- */
 
 /* Parse a /sys cache size ("32768K", "1M", "512") into bytes; 0 if unreadable. */
