@@ -100,16 +100,30 @@ if command -v redis-server >/dev/null 2>&1 && ! (command -v redis-cli >/dev/null
     redis-server --daemonize yes --save "" --appendonly no >/dev/null || true
 fi
 
+# show_failures DIR: the log of every test that failed in DIR (its last 80
+# lines, the lines that say "not ok" or FAIL first), so that a CI log says why.
+show_failures() {
+    for trs in "$1"/tests/*.trs; do
+        [ -f "$trs" ] || continue
+        grep -q -E '^:test-result: (FAIL|ERROR|XPASS)' "$trs" || continue
+        log=${trs%.trs}.log
+        echo "setup: ---- $log ----"
+        grep -E '^not ok|FAIL|ERROR' "$log" | head -n 40
+        echo "setup: ---- its last 80 lines ----"
+        tail -n 80 "$log"
+    done
+}
+
 status=0
 echo "setup: make check (build/)"
 make -C build -j"$jobs" check || status=1
-[ $status -eq 0 ] || { cat build/tests/*.log 2>/dev/null | tail -n 60; }
+[ $status -eq 0 ] || show_failures build
 
 echo "setup: make check with ASan+UBSan (build-asan/)"
 build build-asan --enable-sanitizers
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     make -C build-asan -j"$jobs" check || status=1
-[ $status -eq 0 ] || { cat build-asan/tests/*.log 2>/dev/null | tail -n 60; }
+[ $status -eq 0 ] || show_failures build-asan
 
 # One closing line over both builds: every test program and script once each.
 results=$(cat build/tests/*.trs build-asan/tests/*.trs 2>/dev/null | grep '^:test-result:' || true)

@@ -196,7 +196,10 @@ PY
         case "$lib" in *libasan* | *libubsan*) continue ;; esac
         # the CUDA toolkit's (a build with CUDA links them): the image
         # builds --without-cuda; Dockerfile.cuda's runtime base carries them
-        case "$lib" in */cuda*/lib64/* | */cuda*/targets/*) continue ;; esac
+        # (matched by name as well as by path: ldconfig may find them
+        # through links in /usr/local/lib, as on CI's machine)
+        case "$lib" in */cuda*/lib64/* | */cuda*/lib/* | */cuda*/targets/*) continue ;; esac
+        case "${lib##*/}" in libcudart.so* | libcublas.so* | libcublasLt.so* | libcuda.so* | libnvrtc.so* | libnvJitLink.so*) continue ;; esac
         pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -n 1 | cut -d: -f1)
         [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -n 1 | cut -d: -f1)
         grep -qx "$pkg" "$tmp/pkgs" || missing="$missing $lib($pkg)"
