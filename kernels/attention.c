@@ -553,6 +553,97 @@ __attribute__((target("avx2,fma"))) static void att_dec_acc4_avx2(float *const *
     }
 }
 
+/* Decode, row order: the scores of NR (1 to 3) query heads Q[0..NR) of one
+ * kv head against two keys K0 and K1, head_dim % 8 == 0, into sc[r * ld]
+ * and sc[r * ld + 1].  Inlined with NR a constant, so the 2 NR chains stay
+ * in registers. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void att_dec_scores_n(float *sc, int ld,
+                                                                                      const float *const *q,
+                                                                                      const float *k0,
+                                                                                      const float *k1,
+                                                                                      int head_dim, float scale,
+                                                                                      const int nr)
+{
+    __m256 a0[3], a1[3];
+    for (int r = 0; r < nr; r++)
+        a0[r] = a1[r] = _mm256_setzero_ps();
+    for (int d = 0; d < head_dim; d += 8) {
+        __m256 x0 = _mm256_loadu_ps(k0 + d), x1 = _mm256_loadu_ps(k1 + d);
+        for (int r = 0; r < nr; r++) {
+            __m256 qv = att_pin(_mm256_loadu_ps(q[r] + d));
+            a0[r] = _mm256_fmadd_ps(qv, x0, a0[r]);
+            a1[r] = _mm256_fmadd_ps(qv, x1, a1[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        sc[r * ld] = att_hsum(a0[r]) * scale;
+        sc[r * ld + 1] = att_hsum(a1[r]) * scale;
+    }
+}
+
+/* The scores of NR (1 to 4) query heads against two keys KP[0], KP[1]. */
+__attribute__((target("avx2,fma"))) static void att_dec_scores(float *sc, int ld, const float *const *q,
+                                                                const float *const *kp, int nr, int head_dim,
+                                                                float scale)
+{
+    switch (nr) {
+    case 4:
+        att_scores4_avx2(sc, ld, q, kp, 2, head_dim, scale);
+        break;
+    case 3:
+        att_dec_scores_n(sc, ld, q, kp[0], kp[1], head_dim, scale, 3);
+        break;
+    case 2:
+        att_dec_scores_n(sc, ld, q, kp[0], kp[1], head_dim, scale, 2);
+        break;
+    default:
+        att_dec_scores_n(sc, ld, q, kp[0], kp[1], head_dim, scale, 1);
+        break;
+    }
+}
+
+/* Decode, row order: acc[r] += p[r][0] * v0 + p[r][1] * v1 for NR (1 to 3)
+ * query heads, head_dim % 8 == 0; NR a constant where inlined. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void att_dec_acc_n(float *const *acc,
+                                                                                   const float *p, int ld,
+                                                                                   const float *v0,
+                                                                                   const float *v1, int head_dim,
+                                                                                   const int nr)
+{
+    __m256 p0[3], p1[3];
+    for (int r = 0; r < nr; r++) {
+        p0[r] = _mm256_set1_ps(p[r * ld]);
+        p1[r] = _mm256_set1_ps(p[r * ld + 1]);
+    }
+    for (int d = 0; d < head_dim; d += 8) {
+        __m256 x0 = _mm256_loadu_ps(v0 + d), x1 = _mm256_loadu_ps(v1 + d);
+        for (int r = 0; r < nr; r++)
+            _mm256_storeu_ps(acc[r] + d,
+                             _mm256_fmadd_ps(p1[r], x1, _mm256_fmadd_ps(p0[r], x0, _mm256_loadu_ps(acc[r] + d))));
+    }
+}
+
+/* acc[r] += p[r][0] * v0 + p[r][1] * v1 for NR (1 to 4) query heads. */
+__attribute__((target("avx2,fma"))) static void att_dec_acc(float *const *acc, const float *p, int ld,
+                                                             const float *v0, const float *v1, int nr,
+                                                             int head_dim)
+{
+    switch (nr) {
+    case 4:
+        att_dec_acc4_avx2(acc, p, ld, v0, v1, 2, head_dim);
+        break;
+    case 3:
+        att_dec_acc_n(acc, p, ld, v0, v1, head_dim, 3);
+        break;
+    case 2:
+        att_dec_acc_n(acc, p, ld, v0, v1, head_dim, 2);
+        break;
+    default:
+        att_dec_acc_n(acc, p, ld, v0, v1, head_dim, 1);
+        break;
+    }
+}
+
 static const struct att_isa att_isa_avx2 = {
     .scores = att_scores_avx2,
     .exp = att_exp_avx2,
@@ -732,7 +823,8 @@ __attribute__((target("avx2,fma"))) static inline void att_prefetch_row(const fl
         _mm_prefetch((const char *)(p + b), _MM_HINT_T0);
 }
 
-/* Decode, row order (AVX2, 4 query heads per kv head, head_dim % 8 == 0):
+/* Decode, row order (AVX2, head_dim % 8 == 0, any number of query heads per
+ * kv head, taken four at a time):
  * keys [j_begin, j_end) for every head, in tiles of up to KN_ATT_ROW_TILE
  * keys (evened out over the range).  Per tile, three passes:
  *   1. the scores of all heads, reading the tile's K rows (all kv heads,
@@ -751,7 +843,7 @@ __attribute__((target("avx2,fma"))) static void att_decode_rows(float *const *ac
                                                                  int j_begin, int j_end,
                                                                  const struct kn_attn_shape *s, float scale)
 {
-    int hd = s->head_dim, n_heads = s->n_heads, n_kv = s->n_kv_heads;
+    int hd = s->head_dim, n_heads = s->n_heads, n_kv = s->n_kv_heads, group = n_heads / n_kv;
     enum { NS = KN_ATT_ROW_STREAMS };
     float sc[KN_ATT_ROW_SC]; /* (n_heads, ld) */
     assert(n_heads <= KN_ATT_ROW_HEADS);
@@ -780,13 +872,17 @@ __attribute__((target("avx2,fma"))) static void att_decode_rows(float *const *ac
                             : NULL;
             }
             for (int g = 0; g < n_kv; g++) {
-                const float *qg[4] = {q + (size_t)(4 * g) * hd, q + (size_t)(4 * g + 1) * hd,
-                                      q + (size_t)(4 * g + 2) * hd, q + (size_t)(4 * g + 3) * hd};
                 for (int t = 0; t < NS; t++)
                     att_prefetch_row(kf[t] == NULL ? NULL : kf[t] + (size_t)g * hd, hd);
-                for (int t = 0; t < NS; t += 2) {
-                    const float *kp[2] = {kr[t] + (size_t)g * hd, kr[t + 1] + (size_t)g * hd};
-                    att_scores4_avx2(sc + (size_t)(4 * g) * ld + NS * i + t, ld, qg, kp, 2, hd, scale);
+                for (int h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
+                    int nr = (g + 1) * group - h0 < 4 ? (g + 1) * group - h0 : 4;
+                    const float *qh[4];
+                    for (int r = 0; r < 4; r++)
+                        qh[r] = q + (size_t)(h0 + (r < nr ? r : 0)) * hd;
+                    for (int t = 0; t < NS; t += 2) {
+                        const float *kp[2] = {kr[t] + (size_t)g * hd, kr[t + 1] + (size_t)g * hd};
+                        att_dec_scores(sc + (size_t)h0 * ld + NS * i + t, ld, qh, kp, nr, hd, scale);
+                    }
                 }
             }
         }
@@ -821,9 +917,12 @@ __attribute__((target("avx2,fma"))) static void att_decode_rows(float *const *ac
             for (int g = 0; g < n_kv; g++) {
                 for (int t = 0; t < NS; t++)
                     att_prefetch_row(vf[t] == NULL ? NULL : vf[t] + (size_t)g * hd, hd);
-                for (int t = 0; t < NS; t += 2)
-                    att_dec_acc4_avx2(acc + 4 * g, sc + (size_t)(4 * g) * ld + NS * i + t, ld,
-                                      vr[t] + (size_t)g * hd, vr[t + 1] + (size_t)g * hd, 2, hd);
+                for (int h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
+                    int nr = (g + 1) * group - h0 < 4 ? (g + 1) * group - h0 : 4;
+                    for (int t = 0; t < NS; t += 2)
+                        att_dec_acc(acc + h0, sc + (size_t)h0 * ld + NS * i + t, ld, vr[t] + (size_t)g * hd,
+                                    vr[t + 1] + (size_t)g * hd, nr, hd);
+                }
             }
         }
     }
@@ -856,8 +955,8 @@ static int att_decode_tile(int span_floats)
     return tile < KN_ATT_MAX_TILE ? tile : KN_ATT_MAX_TILE;
 }
 
-/* Flash-decoding.  With AVX2, 4 query heads per kv head and head_dim a
- * multiple of 8 (32/8/128 and the like), a work item is one chunk of the
+/* Flash-decoding.  With AVX2 and head_dim a multiple of 8 (32/8/128,
+ * 12/12/64 and the like, any grouping), a work item is one chunk of the
  * keys for every head, walked in row order by att_decode_rows(): reading
  * each K and V row (all kv heads, 4 KiB for 8 x 128) front to back, tiles
  * of up to 512 keys as two streams each, instead of copying tiles.  The
@@ -905,7 +1004,7 @@ void kn_attention_decode(float *out, const float *q, const struct kn_kv_view *kv
     size_t slot = (size_t)hd + 2; /* m, l, acc[head_dim] */
     float part[KN_ATT_SCRATCH];
 #ifdef KN_ATT_X86
-    if (isa == &att_isa_avx2 && group == 4 && hd % 8 == 0 && n_heads <= KN_ATT_ROW_HEADS) {
+    if (isa == &att_isa_avx2 && hd % 8 == 0 && n_heads <= KN_ATT_ROW_HEADS) {
         int nc = att_decode_chunks(S, 1, n_heads, hd, nt);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && nc > 1)
         for (int c = 0; c < nc; c++) {

@@ -4,7 +4,7 @@
  * softmax in double) by the normwise relative error
  *     max |out - ref| / max |ref|  <  1e-4        (float32 kernels)
  * over shapes (n_heads, n_kv_heads, head_dim) from 1/1/1 to 32/8/128, an
- * awkward head_dim of 7 and a wide group (40/2/8); prefill and decode lengths from 1 to 1031, with and
+ * awkward head_dim of 7, groups of 1, 3, 4 and 6 and a wide one (40/2/8); prefill and decode lengths from 1 to 1031, with and
  * without a cached prefix (pos0 > 0); a contiguous cache and a paged one
  * (16-row blocks, shuffled block table, rows padded, NaN in every float the
  * kernels must not read); the portable and AVX2 paths; 1 and 2 threads. */
@@ -23,9 +23,11 @@
  * keep the suite fast (and bearable under ASan). */
 #define PREFILL_BUDGET 3e7
 
-/* the last: 20 query heads per kv head, more than one work item's rows */
+/* groups of 1, 4, 3 and 6 query heads per kv head (the decode row walk takes
+ * them four at a time: 3 and 6 leave 3 and 2 over); the last: 20 query heads
+ * per kv head, more than one work item's rows */
 static const struct kn_attn_shape shapes[] = {
-    {1, 1, 1}, {4, 4, 16}, {8, 2, 64}, {32, 8, 128}, {6, 3, 7}, {40, 2, 8},
+    {1, 1, 1}, {4, 4, 16}, {8, 2, 64}, {32, 8, 128}, {6, 3, 7}, {12, 4, 24}, {12, 2, 32}, {40, 2, 8},
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
 
