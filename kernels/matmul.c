@@ -122,29 +122,39 @@ static void kn_gemm_ukr_portable(int kc, const float *a, const float *b, float *
 /* ---- GEMV (small m) ----------------------------------------------------------------- */
 
 
-/* The GEMV kernels of one ISA; gemv2 (two rows of x at once) may be NULL. */
+/* The GEMV kernels of one ISA; gemv2 and gemv4 (two and four rows of x at
+ * once) may be NULL. */
 struct kn_gemv_impl {
     void (*gemv)(float *out, const float *x, const float *w, int k, int i0, int i1);
     void (*gemv2)(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k, int i0,
                   int i1);
+    void (*gemv4)(float *out, int ldo, const float *x, int ldx, const float *w, int k, int n, int i0, int i1);
 };
 
-static const struct kn_gemv_impl kn_gemv_portable_impl = {.gemv = kn_gemv_portable, .gemv2 = NULL};
-static const struct kn_gemv_impl kn_gemv_avx2_impl = {.gemv = kn_gemv_avx2, .gemv2 = kn_gemv2_avx2};
+static const struct kn_gemv_impl kn_gemv_portable_impl = {.gemv = kn_gemv_portable};
+static const struct kn_gemv_impl kn_gemv_avx2_impl = {
+    .gemv = kn_gemv_avx2, .gemv2 = kn_gemv2_avx2, .gemv4 = kn_gemv4_avx2};
 
-/* Rows i0 <= i < i1 of out (m, n) = x (m, k) W^T, W (n, k): each group of
- * 4 rows of W serves all m rows of x (two at a time when the ISA can)
- * before the next group is read, so W is streamed from memory once. */
+/* Rows i0 <= i < i1 of out (m, n) = x (m, k) W^T, W (n, k): each block of
+ * 6 rows of W (4 without gemv4) serves all m rows of x (four or two at a
+ * time when the ISA can) before the next block is read, so W is streamed
+ * from memory once, and a block (18 KiB at k = 768) stays in L1 while the
+ * rows of x pass. */
 static void kn_gemv_rows(const struct kn_gemv_impl *impl, float *out, const float *x, const float *w, int m,
                          int n, int k, int i0, int i1)
 {
+    int block = impl->gemv4 != NULL && m >= 4 ? 6 : 4;
+
     if (m == 1) {
         impl->gemv(out, x, w, k, i0, i1);
         return;
     }
-    for (int i = i0; i < i1; i += 4) {
-        int ie = i + 4 < i1 ? i + 4 : i1;
+    for (int i = i0; i < i1; i += block) {
+        int ie = i + block < i1 ? i + block : i1;
         int r = 0;
+        if (impl->gemv4 != NULL)
+            for (; r + 4 <= m; r += 4)
+                impl->gemv4(out + (size_t)r * n, n, x + (size_t)r * k, k, w, k, n, i, ie);
         if (impl->gemv2 != NULL)
             for (; r + 2 <= m; r += 2)
                 impl->gemv2(out + (size_t)r * n, out + (size_t)(r + 1) * n, x + (size_t)r * k,

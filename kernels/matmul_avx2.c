@@ -305,6 +305,91 @@ KN_AVX2 void kn_gemv2_avx2(float *out0, float *out1, const float *x0, const floa
     }
 }
 
+/* A value the compiler must keep in a register (so it does not fold the
+ * load of an x row into each of its three FMAs, tripling the loads). */
+static inline KN_AVX2 __m256 kn_pin_avx2(__m256 v)
+{
+    __asm__("" : "+x"(v));
+    return v;
+}
+
+/* Triples of W rows ahead that kn_gemv4_avx2 prefetches. */
+#define KN_GEMV4_AHEAD 2
+
+/* Four rows of x against three rows of W at a time: 12 accumulators, and per
+ * 8 floats of k, 3 W loads and 4 x loads feed 12 FMAs, so small batches
+ * (m = 4 .. 23) run at the pace of the FMA units, not of the loads (the
+ * two-row kernel's 8 FMAs per 6 loads).  At that pace the hardware
+ * prefetchers, retrained every 3 KiB row, fetched W from memory too late
+ * (half the FLOP/s of the same loop on W in the L3), so the kernel
+ * prefetches the triple KN_GEMV4_AHEAD ahead itself, rows below N.  W rows
+ * past the last triple go one at a time. */
+KN_AVX2 void kn_gemv4_avx2(float *out, int ldo, const float *x, int ldx, const float *w, int k, int n, int i0,
+                           int i1)
+{
+    const float *x0 = x, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+    int i = i0;
+
+    for (; i + 3 <= i1; i += 3) {
+        const float *w0 = w + (size_t)i * k, *w1 = w0 + k, *w2 = w1 + k;
+        /* the triple two ahead (or this one again near the end of W) */
+        const char *pf = i + 3 * KN_GEMV4_AHEAD + 3 <= n ? (const char *)(w0 + (size_t)(3 * KN_GEMV4_AHEAD) * k) : NULL;
+        size_t pf_row = (size_t)k * sizeof(float);
+        __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
+        __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
+        __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps();
+        __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps();
+        int j = 0;
+
+        for (; j + 8 <= k; j += 8) {
+            __m256 a0 = _mm256_loadu_ps(w0 + j), a1 = _mm256_loadu_ps(w1 + j), a2 = _mm256_loadu_ps(w2 + j), b;
+            if ((j & 15) == 0 && pf != NULL) { /* a line of each row of the triple ahead */
+                _mm_prefetch(pf + 4 * (size_t)j, _MM_HINT_T0);
+                _mm_prefetch(pf + pf_row + 4 * (size_t)j, _MM_HINT_T0);
+                _mm_prefetch(pf + 2 * pf_row + 4 * (size_t)j, _MM_HINT_T0);
+            }
+            b = kn_pin_avx2(_mm256_loadu_ps(x0 + j));
+            c00 = _mm256_fmadd_ps(a0, b, c00);
+            c01 = _mm256_fmadd_ps(a1, b, c01);
+            c02 = _mm256_fmadd_ps(a2, b, c02);
+            b = kn_pin_avx2(_mm256_loadu_ps(x1 + j));
+            c10 = _mm256_fmadd_ps(a0, b, c10);
+            c11 = _mm256_fmadd_ps(a1, b, c11);
+            c12 = _mm256_fmadd_ps(a2, b, c12);
+            b = kn_pin_avx2(_mm256_loadu_ps(x2 + j));
+            c20 = _mm256_fmadd_ps(a0, b, c20);
+            c21 = _mm256_fmadd_ps(a1, b, c21);
+            c22 = _mm256_fmadd_ps(a2, b, c22);
+            b = kn_pin_avx2(_mm256_loadu_ps(x3 + j));
+            c30 = _mm256_fmadd_ps(a0, b, c30);
+            c31 = _mm256_fmadd_ps(a1, b, c31);
+            c32 = _mm256_fmadd_ps(a2, b, c32);
+        }
+        float r[4][3] = {
+            {kn_hsum_avx2(c00), kn_hsum_avx2(c01), kn_hsum_avx2(c02)},
+            {kn_hsum_avx2(c10), kn_hsum_avx2(c11), kn_hsum_avx2(c12)},
+            {kn_hsum_avx2(c20), kn_hsum_avx2(c21), kn_hsum_avx2(c22)},
+            {kn_hsum_avx2(c30), kn_hsum_avx2(c31), kn_hsum_avx2(c32)},
+        };
+        for (; j < k; j++) {
+            float xv[4] = {x0[j], x1[j], x2[j], x3[j]}, wv[3] = {w0[j], w1[j], w2[j]};
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 3; b++)
+                    r[a][b] += wv[b] * xv[a];
+        }
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 3; b++)
+                out[(size_t)a * ldo + i + b] = r[a][b];
+    }
+    for (; i < i1; i++) {
+        const float *wi = w + (size_t)i * k;
+        out[i] = kn_dot_avx2(wi, x0, k);
+        out[(size_t)ldo + i] = kn_dot_avx2(wi, x1, k);
+        out[2 * (size_t)ldo + i] = kn_dot_avx2(wi, x2, k);
+        out[3 * (size_t)ldo + i] = kn_dot_avx2(wi, x3, k);
+    }
+}
+
 #else /* not x86 with GCC or clang: matmul.c never calls these */
 
 #include <assert.h>
@@ -333,6 +418,11 @@ void kn_gemv2_avx2(float *out0, float *out1, const float *x0, const float *x1, c
                    int i0, int i1)
 {
     assert(!"kn_gemv2_avx2 needs x86 with AVX2");
+}
+
+void kn_gemv4_avx2(float *out, int ldo, const float *x, int ldx, const float *w, int k, int n, int i0, int i1)
+{
+    assert(!"kn_gemv4_avx2 needs x86 with AVX2");
 }
 
 #endif

@@ -61,4 +61,8 @@ void kn_gemv_avx2(float *out, const float *x, const float *w, int k, int i0, int
 void kn_gemv2_avx2(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k,
                    int i0, int i1);
 
+/* The same for four rows of x at once, x[r * ldx ..] for r < 4, into
+ * out[r * ldo + i]; W has N rows (it prefetches no further).  AVX2 only. */
+void kn_gemv4_avx2(float *out, int ldo, const float *x, int ldx, const float *w, int k, int n, int i0, int i1);
+
 #endif

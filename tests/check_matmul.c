@@ -118,7 +118,7 @@ static void check_f32(int m, int n, int k, int check_ref)
     free(out);
 }
 
-static const int test_m[] = {1, 2, 3, 7, 17, 64, 100};
+static const int test_m[] = {1, 2, 3, 4, 7, 17, 23, 64, 100};
 static const int test_nk[] = {1, 3, 31, 64, 127, 256, 1000, 1031};
 #define N_M (int)(sizeof test_m / sizeof test_m[0])
 #define N_NK (int)(sizeof test_nk / sizeof test_nk[0])
