@@ -142,6 +142,13 @@ enum kn_rope_layout {
 /* Rotate n_heads vectors of head_dim in x (n_heads, head_dim) in place for
  * position pos: pair i turns by pos * theta^(-2i/head_dim). */
 void kn_rope(float *x, int n_heads, int head_dim, int pos, float theta, enum kn_rope_layout layout);
+/* The same in two halves, so a forward pass computes a position's angles
+ * once for every layer and head: kn_rope_angles writes the cosines of the
+ * head_dim/2 angles of position pos to cs[0 .. head_dim/2) and their sines
+ * to cs[head_dim/2 .. head_dim); kn_rope_rotate turns x by them.  kn_rope is
+ * kn_rope_angles then kn_rope_rotate, bit for bit. */
+void kn_rope_angles(float *cs, int head_dim, int pos, float theta);
+void kn_rope_rotate(float *x, int n_heads, int head_dim, const float *cs, enum kn_rope_layout layout);
 
 /* out = silu(gate) * up, silu(g) = g / (1 + exp(-g)) (out may alias gate). */
 void kn_swiglu(float *out, const float *gate, const float *up, int n);

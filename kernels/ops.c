@@ -30,11 +30,6 @@
 #define KN_OPS_CLONES
 #endif
 
-/* Pairs of a head whose cosines and sines are computed at a time by
- * kn_rope() (head_dim up to 2 * KN_ROPE_CHUNK in one pass; longer heads take
- * several). */
-#define KN_ROPE_CHUNK 128
-
 /* out = x / sqrt(mean(x^2) + eps) * w over n elements; out may alias x.
  * The sum of squares is accumulated in double: exact enough that the result
  * is the correctly rounded float for any n a model uses. */
@@ -65,20 +60,37 @@ KN_OPS_CLONES void kn_rmsnorm(float *out, const float *x, const float *w, int n,
         out[i] = x[i] * scale * w[i];
 }
 
-/* Rotate pairs [i0, i0 + cnt) of every head by the angles whose cosines
- * and sines are c[] and s[] (indexed from i0). */
-static void rope_apply(float *x, int n_heads, int head_dim, int i0, int cnt, const float *c,
-                       const float *s, enum kn_rope_layout layout)
-{
-    int h, i, half = head_dim / 2;
+/* Pairs of a head whose angles kn_rope() computes at a time (on the stack). */
+#define KN_ROPE_CHUNK 128
 
-    for (h = 0; h < n_heads; h++) {
+/* The angles of pairs [i0, i0 + cnt) of position pos: pair i turns by
+ * pos * theta^(-2i/head_dim), computed in double (a float angle loses about
+ * 1e-3 rad at position 100k); c[i - i0] its cosine, s[i - i0] its sine. */
+static void rope_angles(float *c, float *s, int head_dim, int pos, float theta, int i0, int cnt)
+{
+    for (int i = 0; i < cnt; i++) {
+        double angle = (double)pos * pow((double)theta, -2.0 * (i0 + i) / head_dim);
+
+        c[i] = (float)cos(angle);
+        s[i] = (float)sin(angle);
+    }
+}
+
+/* Rotate pairs [i0, i0 + cnt) of every head by the angles whose cosines
+ * and sines are c[] and s[] (indexed from i0): pair i is (x[2i], x[2i+1])
+ * (KN_ROPE_INTERLEAVED) or (x[i], x[i + head_dim/2]) (KN_ROPE_HALF). */
+KN_OPS_CLONES static void rope_apply(float *x, int n_heads, int head_dim, int i0, int cnt, const float *c,
+                                     const float *s, enum kn_rope_layout layout)
+{
+    int half = head_dim / 2;
+
+    for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
 
         if (layout == KN_ROPE_HALF) {
             float *a = v + i0, *b = v + half + i0;
 
-            for (i = 0; i < cnt; i++) {
+            for (int i = 0; i < cnt; i++) {
                 float x0 = a[i], x1 = b[i];
 
                 a[i] = x0 * c[i] - x1 * s[i];
@@ -87,7 +99,7 @@ static void rope_apply(float *x, int n_heads, int head_dim, int i0, int cnt, con
         } else {
             float *p = v + 2 * i0;
 
-            for (i = 0; i < cnt; i++) {
+            for (int i = 0; i < cnt; i++) {
                 float x0 = p[2 * i], x1 = p[2 * i + 1];
 
                 p[2 * i] = x0 * c[i] - x1 * s[i];
@@ -97,29 +109,34 @@ static void rope_apply(float *x, int n_heads, int head_dim, int i0, int cnt, con
     }
 }
 
-/* Rotate the n_heads vectors of head_dim (even) in x for position pos: pair
- * i, made of (x[2i], x[2i+1]) (KN_ROPE_INTERLEAVED) or (x[i],
- * x[i + head_dim/2]) (KN_ROPE_HALF), turns by pos * theta^(-2i/head_dim).
- * The angles are computed once per call in double (a float angle loses
- * about 1e-3 rad at position 100k) and shared by all heads. */
-KN_OPS_CLONES void kn_rope(float *x, int n_heads, int head_dim, int pos, float theta, enum kn_rope_layout layout)
+void kn_rope_angles(float *cs, int head_dim, int pos, float theta)
+{
+    assert(head_dim > 0 && head_dim % 2 == 0);
+    rope_angles(cs, cs + head_dim / 2, head_dim, pos, theta, 0, head_dim / 2);
+}
+
+void kn_rope_rotate(float *x, int n_heads, int head_dim, const float *cs, enum kn_rope_layout layout)
+{
+    assert(n_heads > 0 && head_dim > 0 && head_dim % 2 == 0);
+    assert(layout == KN_ROPE_INTERLEAVED || layout == KN_ROPE_HALF);
+    rope_apply(x, n_heads, head_dim, 0, head_dim / 2, cs, cs + head_dim / 2, layout);
+}
+
+/* Rotate the n_heads vectors of head_dim (even) in x for position pos, the
+ * angles computed once per call (KN_ROPE_CHUNK pairs at a time) and shared
+ * by all heads.  Position 0 is the identity. */
+void kn_rope(float *x, int n_heads, int head_dim, int pos, float theta, enum kn_rope_layout layout)
 {
     float c[KN_ROPE_CHUNK], s[KN_ROPE_CHUNK];
-    int half = head_dim / 2, i0, i, cnt;
+    int half = head_dim / 2;
 
     assert(n_heads > 0 && head_dim > 0 && head_dim % 2 == 0);
     assert(layout == KN_ROPE_INTERLEAVED || layout == KN_ROPE_HALF);
     if (pos == 0)
-        return; /* every angle is 0: the identity */
-    for (i0 = 0; i0 < half; i0 += cnt) {
+        return;
+    for (int i0 = 0, cnt; i0 < half; i0 += cnt) {
         cnt = half - i0 < KN_ROPE_CHUNK ? half - i0 : KN_ROPE_CHUNK;
-        for (i = 0; i < cnt; i++) {
-            double freq = pow((double)theta, -2.0 * (i0 + i) / head_dim);
-            double angle = (double)pos * freq;
-
-            c[i] = (float)cos(angle);
-            s[i] = (float)sin(angle);
-        }
+        rope_angles(c, s, head_dim, pos, theta, i0, cnt);
         rope_apply(x, n_heads, head_dim, i0, cnt, c, s, layout);
     }
 }

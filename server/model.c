@@ -53,6 +53,7 @@ struct forward {
     float *att;    /* (T, n_heads * head_dim) attention output */
     float *hb;     /* (T, hidden_dim) gate, then silu(gate) * up */
     float *hb2;    /* (T, hidden_dim) up */
+    float *rope;   /* (T, head_dim) each token's RoPE cosines and sines (kn_rope_angles), for every layer */
     float *last;   /* (T, dim) final-normed last tokens of the sequences wanting logits */
     float *logits; /* (FORWARD_LOGIT_ROWS, vocab) */
     int *tok_seq;  /* (T) the sequence of each token of the step */
@@ -79,6 +80,7 @@ void forward_free(struct forward *f)
     free(f->att);
     free(f->hb);
     free(f->hb2);
+    free(f->rope);
     free(f->last);
     free(f->logits);
     free(f->tok_seq);
@@ -162,13 +164,14 @@ struct forward *forward_create(const struct model *m, struct kv_cache *kv, int m
     f->att = forward_buf(max_tokens, q_dim);
     f->hb = forward_buf(max_tokens, c->hidden_dim);
     f->hb2 = forward_buf(max_tokens, c->hidden_dim);
+    f->rope = forward_buf(max_tokens, c->head_dim);
     f->last = forward_buf(max_tokens, c->dim);
     f->logits = forward_buf(max_tokens < FORWARD_LOGIT_ROWS ? max_tokens : FORWARD_LOGIT_ROWS, c->vocab_size);
     f->tok_seq = malloc((size_t)max_tokens * sizeof *f->tok_seq);
     f->tok_pos = malloc((size_t)max_tokens * sizeof *f->tok_pos);
     f->tok_first = malloc((size_t)max_tokens * sizeof *f->tok_first);
     if (f->x == NULL || f->xb == NULL || f->xb2 == NULL || f->q == NULL || f->k == NULL || f->v == NULL ||
-        f->att == NULL || f->hb == NULL || f->hb2 == NULL || f->last == NULL || f->logits == NULL ||
+        f->att == NULL || f->hb == NULL || f->hb2 == NULL || f->rope == NULL || f->last == NULL || f->logits == NULL ||
         f->tok_seq == NULL || f->tok_pos == NULL || f->tok_first == NULL) {
         forward_free(f);
         err_set(e, ERR_SYSTEM, "forward pass: out of memory for %d tokens of scratch", max_tokens);
@@ -251,8 +254,9 @@ static void forward_swiglu_rows(float *hb, const float *hb2, int T, int n)
         kn_swiglu(hb + (size_t)t * n, hb + (size_t)t * n, hb2 + (size_t)t * n, n);
 }
 
-/* RoPE on the step's queries and keys, then their keys and values into
- * layer L of the cache, each token at its own sequence's position. */
+/* RoPE on the step's queries and keys (by the angles forward_batch_host
+ * computed once for the step), then their keys and values into layer L of
+ * the cache, each token at its own sequence's position. */
 static void forward_rope_and_cache(struct forward *f, const struct forward_seq *seqs, int T, int l)
 {
     const struct model_config *c = &f->m->cfg;
@@ -263,9 +267,10 @@ static void forward_rope_and_cache(struct forward *f, const struct forward_seq *
         const struct kv_seq *kv = seqs[f->tok_seq[t]].kv;
         int pos = f->tok_pos[t];
         float *q = f->q + (size_t)t * q_dim, *k = f->k + (size_t)t * kv_dim;
+        const float *cs = f->rope + (size_t)t * c->head_dim;
 
-        kn_rope(q, c->n_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
-        kn_rope(k, c->n_kv_heads, c->head_dim, pos, c->rope_theta, c->rope_layout);
+        kn_rope_rotate(q, c->n_heads, c->head_dim, cs, c->rope_layout);
+        kn_rope_rotate(k, c->n_kv_heads, c->head_dim, cs, c->rope_layout);
         memcpy(kv_seq_k(f->kv, kv, l, pos), k, (size_t)kv_dim * sizeof(float));
         memcpy(kv_seq_v(f->kv, kv, l, pos), f->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
     }
@@ -337,6 +342,11 @@ static void forward_batch_host(struct forward *f, const struct forward_seq *seqs
             model_embed(m, seqs[s].tokens[i], f->x + (size_t)t * dim);
         }
     }
+
+    /* each token's rotary angles, once for all layers */
+#pragma omp parallel for num_threads(kn_get_threads()) if (T >= FORWARD_PAR_TOKENS)
+    for (int i = 0; i < T; i++)
+        kn_rope_angles(f->rope + (size_t)i * c->head_dim, c->head_dim, f->tok_pos[i], c->rope_theta);
 
     /* the blocks */
     for (int l = 0; l < c->n_layers; l++) {

@@ -202,6 +202,38 @@ START_TEST(test_rope_layouts_agree)
 }
 END_TEST
 
+/* The forward pass's split (the angles once, kn_rope_rotate per layer and
+ * head set) gives kn_rope's result bit for bit, in both layouts, for heads
+ * longer than kn_rope's chunk of angles too; a table of position 0 turns
+ * nothing either. */
+START_TEST(test_rope_table_matches)
+{
+    struct rng r;
+    int n_heads = 3;
+
+    rng_init(&r, 5, RNG_STREAM_USER);
+    for (int d = 0; d < NDIMS; d++)
+        for (int p = -1; p < NPOS; p++)
+            for (int l = 0; l < 2; l++) {
+                int hd = rope_dims[d], pos = p < 0 ? 0 : rope_pos[p];
+                enum kn_rope_layout layout = l == 0 ? KN_ROPE_INTERLEAVED : KN_ROPE_HALF;
+                float *a = random_vec(&r, n_heads * hd, -3, 3);
+                float *b = malloc((size_t)n_heads * hd * sizeof(*b));
+                float *cs = malloc((size_t)hd * sizeof(*cs));
+
+                memcpy(b, a, (size_t)n_heads * hd * sizeof(*a));
+                kn_rope(a, n_heads, hd, pos, 10000.0f, layout);
+                kn_rope_angles(cs, hd, pos, 10000.0f);
+                kn_rope_rotate(b, n_heads, hd, cs, layout);
+                ck_assert_msg(memcmp(a, b, (size_t)n_heads * hd * sizeof(*a)) == 0,
+                              "rope table: head_dim %d pos %d layout %d differs from kn_rope", hd, pos, l);
+                free(a);
+                free(b);
+                free(cs);
+            }
+}
+END_TEST
+
 /* Position 0 turns nothing: the vector comes back bit for bit. */
 START_TEST(test_rope_pos0_identity)
 {
@@ -598,6 +630,7 @@ static Suite *suite_ops(void)
     tcase_add_test(tc, test_rope_reference);
     tcase_add_test(tc, test_rope_layouts_agree);
     tcase_add_test(tc, test_rope_pos0_identity);
+    tcase_add_test(tc, test_rope_table_matches);
     tcase_add_test(tc, test_swiglu);
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_softmax_large_logits);
