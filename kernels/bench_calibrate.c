@@ -17,7 +17,11 @@
  *   decode    one per batch row of the table, from the pure decode steps
  *             whose batch is nearest that row (at least CAL_MIN_STEPS of
  *             them; else the factor of all decode steps);
- *   prefill   the pure prefill steps' (else the decode factor);
+ *   prefill   from the steps that prefill, alone or beside decoding
+ *             sequences (with chunked prefill most prompts share a step):
+ *             per step, the measured time less the decode side priced by
+ *             the profile with its decode rows already calibrated, over the
+ *             prediction of the prefill side (else the decode factor);
  * step_overhead_s is scaled by the decode factor of batch 1.  Mixed steps are
  * reported, before and after, as the check. */
 #include "config.h"
@@ -197,6 +201,29 @@ static double cal_factor(const struct profile *p, const struct cal_steps *s, enu
     return n >= CAL_MIN_STEPS ? bench_median(scratch, n) : NAN;
 }
 
+/* The prefill factor (see the top): for each step that prefills, with A the
+ * prediction of its prefill alone and F of the whole step, both by PD (the
+ * profile with its decode rows and step overhead calibrated, its prefill
+ * not), (measured - (F - A)) / A; the median of those, or NAN with fewer
+ * than CAL_MIN_STEPS.  A pure prefill step gives measured / A. */
+static double cal_prefill_factor(const struct profile *pd, const struct cal_steps *s, double *scratch)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n; i++) {
+        const struct cal_step *st = &s->v[i];
+        double a, f;
+
+        if (st->prefill_tokens <= 0)
+            continue;
+        a = profile_iteration_s(pd, st->prefill_tokens, st->prefill_ctx, 0, 0);
+        f = profile_iteration_s(pd, st->prefill_tokens, st->prefill_ctx, st->decode_seqs, st->decode_ctx);
+        if (a > 0)
+            scratch[n++] = (st->meas_s - (f - a)) / a;
+    }
+    return n >= CAL_MIN_STEPS ? bench_median(scratch, n) : NAN;
+}
+
 /* Multiply every number of the JSON array A (or array of arrays) by F. */
 static void cal_scale_array(json_t *a, double f)
 {
@@ -282,9 +309,17 @@ static int bench_calibrate_exec(int argc, char **argv)
         if (isnan(row_f[i]))
             row_f[i] = all_dec;
     }
-    pre = cal_factor(p, &s, CAL_PREFILL, 0, 0, scratch);
+    /* pc: the profile with its decode side calibrated, then its prefill */
+    if ((pc = profile_load_json(prof_file, &e)) == NULL)
+        goto out;
+    for (i = 0; i < nb * pc->n_ctx; i++)
+        pc->decode_s[i] *= row_f[i / pc->n_ctx];
+    pc->step_overhead_s *= row_f[0];
+    pre = cal_prefill_factor(pc, &s, scratch);
     if (isnan(pre))
         pre = all_dec;
+    for (i = 0; i < pc->n_prefill; i++)
+        pc->prefill_s[i] *= pre;
 
     /* the calibrated profile: the JSON with its times scaled */
     doc = json_load_file(prof_file, JSON_REJECT_DUPLICATES, &jerr);
@@ -324,13 +359,6 @@ static int bench_calibrate_exec(int argc, char **argv)
         err_set(&e, ERR_SYSTEM, "out of memory");
         goto out;
     }
-    if ((pc = profile_load_json(prof_file, &e)) == NULL)
-        goto out;
-    for (i = 0; i < pc->n_prefill; i++)
-        pc->prefill_s[i] *= pre;
-    for (i = 0; i < nb * pc->n_ctx; i++)
-        pc->decode_s[i] *= row_f[i / pc->n_ctx];
-    pc->step_overhead_s *= row_f[0];
     for (int pass = 0; pass < 2; pass++) {
         const struct profile *q = pass == 0 ? p : pc;
         const char *tag = pass == 0 ? "" : "calibrated: ";

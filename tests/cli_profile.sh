@@ -147,6 +147,24 @@ assert close(d['step_overhead_s'], 0.003), d['step_overhead_s']
 assert d['measured']['calibrated']['decode_factors'] == [1.5, 2.0] or all(map(close, d['measured']['calibrated']['decode_factors'], [1.5, 2.0]))
 "
 fi
+# Prompts that only ever share a step with a decoding sequence (chunked
+# prefill): the prefill factor comes from the mixed steps, once their decode
+# side is priced by the calibrated decode rows (prefill of 501 tokens 0.501 s
+# x 1.2, decode at batch 1 0.01 s x 1.5, the step's fixed cost 0.002 s x 1.5
+# paid once: 0.6132 s), not from the decode factor.
+{
+    echo "$header"
+    i=0
+    while [ $i -lt 25 ]; do
+        echo "$i.0,$i.0,$i.01,$i.015,1,0,0,0,1,100,1"
+        echo "$i.5,$i.5,$i.53,$i.54,16,0,0,0,16,1600,16"
+        echo "$i.1,$i.1,$i.7,$i.7132,2,1,501,125751,1,100,2"
+        i=$((i + 1))
+    done
+} >"$tmp/steps-mixed.csv"
+"$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/steps-mixed.csv" >"$tmp/cal-mixed.out" 2>&1
+check "calibrate takes the prefill factor from mixed steps" \
+    grep -q '^factors: prefill 1.200; decode 1:1.500 16:2.000' "$tmp/cal-mixed.out"
 check "the calibrated profile runs in llmsim" sh -c "sed 's|profile: profile.json|profile: $tmp/cal-out.json|' '$tmp/scenario.yaml' >'$tmp/cal.yaml' &&
     '$llmsim' run '$tmp/cal.yaml' -o '$tmp/sim3' --no-report -q 2>/dev/null"
 # hostile and broken logs: each refused with the file and line
