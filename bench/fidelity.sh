@@ -10,14 +10,15 @@
 # 3. at 50%, 80% and 95% of that capacity (the trace's times scaled), llmload
 #    replays the trace against the server (open loop, streaming); just
 #    before, `llmbench profile` measures the engine's step (synthetic model:
-#    no download), and a replay of another trace at the same rate calibrates
-#    it (`llmbench calibrate` on the steps the server logs); and
+#    no download), and replays of two other traces at the same rate, one
+#    just before the level and one just after, calibrate it (`llmbench
+#    calibrate` on the steps the server logs); and
 #    `llmsim validate` simulates the same trace with the raw and the
 #    calibrated profile and compares TTFT and end-to-end latency at p50 and
 #    p90 (target: within 15%).
 # Writes OUT/table.md (and per level: results.json, the per-request CSV, the
 # scenario, the profiles, the calibration and validate-*.json; steps.csv, every
-# step the server ran) and prints the table.  Takes about 8 minutes.
+# step the server ran) and prints the table.  Takes about 10 minutes.
 #
 # Environment: FIDELITY_OUT (default out/fidelity), FIDELITY_MODEL (default
 # a 5M-parameter synthetic Llama with a 1024-token context), FIDELITY_THREADS
@@ -128,7 +129,10 @@ EOF
 }
 
 # profile_here DIR RATE: measure the service-time profile now, into
-# DIR/profile.json ("raw"), and calibrate it into DIR/profile-calibrated.json.
+# DIR/profile.json ("raw"), and log the server's steps on a calibration
+# trace (DIR/calib-steps.csv); calibrate_after DIR RATE, once the level is
+# measured, logs a second calibration trace (DIR/calib-after-steps.csv) and
+# calibrates the profile on both into DIR/profile-calibrated.json.
 # The machine this runs on may be shared: its speed drifts by tens of percent
 # within minutes, so each load level gets its own profile measured just
 # before it.
@@ -140,16 +144,28 @@ EOF
 # server logs meanwhile (--step-log) are held against the profile's
 # predictions, and `llmbench calibrate` scales the profile by the measured
 # factors (per decode batch, and prefill).  The validated trace is never
-# seen by the calibration.
+# seen by the calibration.  The machine's speed drifts by 5-10% within a
+# minute (the step factors of one calibration against those of the level's
+# own steps, seen afterwards), so the calibration brackets the measured
+# replay: one trace just before it, another just after.
+# calib_replay DIR RATE TRACE STEPS: replay 150 requests of TRACE, the
+# server's steps meanwhile into STEPS (with the header).
+calib_replay() {
+    n0=$(wc -l <"$out/steps.csv")
+    $prio_load "$build/llmload" --url "$url" --trace "$3" --time-scale "$2" --max-requests 150 \
+        --stream -o "$4.json" -q 2>"$4.err"
+    n1=$(wc -l <"$out/steps.csv")
+    sed -n "1p;$((n0 + 1)),${n1}p" "$out/steps.csv" >"$4"
+}
 profile_here() {
     $prio_srv "$build/llmbench" profile --model "$model" --threads "$threads" --max-batch "$max_batch" \
         --max-prefill 512 --repeat 7 -o "$1/profile.json" >"$1/profile.log" 2>&1
-    n0=$(wc -l <"$out/steps.csv")
-    $prio_load "$build/llmload" --url "$url" --trace "$out/calib-trace.csv" --time-scale "$2" --max-requests 150 \
-        --stream -o "$1/calib.json" -q 2>"$1/calib.err"
-    n1=$(wc -l <"$out/steps.csv")
-    sed -n "1p;$((n0 + 1)),${n1}p" "$out/steps.csv" >"$1/calib-steps.csv"
-    "$build/llmbench" calibrate --profile "$1/profile.json" --steps "$1/calib-steps.csv" \
+    calib_replay "$1" "$2" "$out/calib-trace.csv" "$1/calib-steps.csv"
+}
+calibrate_after() {
+    calib_replay "$1" "$2" "$out/calib-trace-after.csv" "$1/calib-after-steps.csv"
+    { cat "$1/calib-steps.csv"; sed 1d "$1/calib-after-steps.csv"; } >"$1/calib-both-steps.csv"
+    "$build/llmbench" calibrate --profile "$1/profile.json" --steps "$1/calib-both-steps.csv" \
         -o "$1/profile-calibrated.json" >"$1/calibrate.txt"
     factors=$(sed -n 's/^factors: //p' "$1/calibrate.txt")
 }
@@ -157,6 +173,10 @@ profile_here() {
     prompt_tokens: {kind: lognormal, median: 96, sigma: 0.6, min: 16, max: 512},
     output_tokens: {kind: lognormal, median: 48, sigma: 0.5, min: 8, max: 256}}" \
     --seed 8 -o "$out/calib-trace.csv" 2>/dev/null
+"$build/llmsim" trace gen "{kind: poisson, rate: 1, duration: 300s,
+    prompt_tokens: {kind: lognormal, median: 96, sigma: 0.6, min: 16, max: 512},
+    output_tokens: {kind: lognormal, median: 48, sigma: 0.5, min: 8, max: 256}}" \
+    --seed 9 -o "$out/calib-trace-after.csv" 2>/dev/null
 
 table=$out/table.md
 {
@@ -169,9 +189,10 @@ for level in $levels; do
     dir=$out/load-$level
     mkdir -p "$dir"
     profile_here "$dir" "$ts"
-    echo "fidelity: $level of capacity ($rate requests/s, $nreq requests); calibration factors: $factors"
     $prio_load "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale "$ts" --max-requests "$nreq" --stream \
         -o "$dir/results.json" -q 2>"$dir/llmload.err"
+    calibrate_after "$dir" "$ts"
+    echo "fidelity: $level of capacity ($rate requests/s, $nreq requests); calibration factors: $factors"
     for prof in profile profile-calibrated; do
         scenario "$level" "$out/trace.csv" "$ts" "$nreq" "$dir/$prof.json" >"$dir/scenario-$prof.yaml"
         "$build/llmsim" validate --scenario "$dir/scenario-$prof.yaml" --measured "$dir/results.json" \
@@ -193,5 +214,5 @@ PY
 done
 echo
 echo "fidelity: capacity $cap requests/s ($model, $threads thread(s)); $nreq requests per level;"
-echo "fidelity: profile raw (llmbench profile, measured before each level) and calibrated (llmbench calibrate on the steps the server logged replaying another trace at the same rate)"
+echo "fidelity: profile raw (llmbench profile, measured before each level) and calibrated (llmbench calibrate on the steps the server logged replaying two other traces at the same rate, just before and just after the level)"
 cat "$table"
