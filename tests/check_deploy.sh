@@ -15,9 +15,8 @@
 #    Debian slim and CUDA runtime bases, and the CPU image's run-time
 #    packages hold every shared library the llmserve built here links.
 # Exits 77 (skipped) when Python's yaml or kubernetes_validate is missing.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
+check_log_lines=20
 py=${PYTHON3:-$top_srcdir/.venv/bin/python}
 # The project's .venv when the Python given lacks the modules.
 if ! "$py" -c 'import yaml, kubernetes_validate' 2>/dev/null && [ -x "$top_srcdir/.venv/bin/python" ]; then
@@ -25,18 +24,9 @@ if ! "$py" -c 'import yaml, kubernetes_validate' 2>/dev/null && [ -x "$top_srcdi
 fi
 deploy=$top_srcdir/deploy
 data=$top_srcdir/tests/data/deploy
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/    /' "$tmp/log" | head -20; fi; }
-check_fails() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then not_ok "$d (was accepted)"; else ok "$d"; fi; }
 
 if ! "$py" -c 'import yaml, kubernetes_validate' 2>/dev/null; then
-    echo "skip: $py lacks yaml or kubernetes_validate (scripts/setup.sh test installs tests/requirements.txt)"
-    exit 77
+    skip "$py lacks yaml or kubernetes_validate (scripts/setup.sh test installs tests/requirements.txt)"
 fi
 
 # --- rendering: kustomize output == committed plain YAML ---------------------
@@ -99,7 +89,7 @@ check_fails "--cache naming no Service is caught" "$py" "$data/policy.py" cpu "$
 # listens): the flags must parse, the probe paths answer 200, and SIGTERM
 # must end it with status 0 well within the grace period.
 llmserve=$top_builddir/llmserve
-tokenizer=${LLMSCALE_SHARED:-$top_srcdir/../shared}/models/tokenizer.bin
+tokenizer=$shared/models/tokenizer.bin
 if [ -x "$llmserve" ] && "$llmserve" serve --help >/dev/null 2>&1 && [ -r "$tokenizer" ] &&
     command -v curl >/dev/null 2>&1; then
     "$py" - "$deploy/k8s/plain/llmserve-cpu.yaml" "$tokenizer" >"$tmp/probe.env" <<'PY'
@@ -209,5 +199,4 @@ else
     echo "# $llmserve not built (or no dpkg/ldd): runtime libraries not checked"
 fi
 
-echo "check_deploy: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -19,9 +19,8 @@
 #  - the dashboard is valid JSON with unique panel ids, a target on every
 #    panel and the Prometheus data source variable.
 # Exits 77 (skipped) when promtool or Python's yaml is missing.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
+check_log_lines=30
 py=${PYTHON3:-$top_srcdir/.venv/bin/python}
 # The project's .venv when the Python given lacks the modules.
 if ! "$py" -c 'import yaml' 2>/dev/null && [ -x "$top_srcdir/.venv/bin/python" ]; then
@@ -29,29 +28,18 @@ if ! "$py" -c 'import yaml' 2>/dev/null && [ -x "$top_srcdir/.venv/bin/python" ]
 fi
 mon=$top_srcdir/deploy/monitoring
 data=$top_srcdir/tests/data/deploy
-tmp=$(mktemp -d)
 server_pid=""
 prom_pid=""
-cleanup() {
+at_exit() {
     [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then ok "$d"; else not_ok "$d"; sed 's/^/    /' "$tmp/log" | head -30; fi; }
-check_fails() { d=$1; shift; if "$@" >"$tmp/log" 2>&1; then not_ok "$d (was accepted)"; else ok "$d"; fi; }
 
 if ! command -v promtool >/dev/null 2>&1; then
-    echo "skip: promtool not found (Debian: apt-get install prometheus; scripts/setup.sh installs it)"
-    exit 77
+    skip "promtool not found (Debian: apt-get install prometheus; scripts/setup.sh installs it)"
 fi
 if ! "$py" -c 'import yaml' 2>/dev/null; then
-    echo "skip: $py lacks the yaml module (scripts/setup.sh test installs tests/requirements.txt)"
-    exit 77
+    skip "$py lacks the yaml module (scripts/setup.sh test installs tests/requirements.txt)"
 fi
 
 # --- alert rules ---------------------------------------------------------------------
@@ -94,7 +82,6 @@ check_fails "an HPA on an unexported metric is caught" \
 
 # Against the real server, when there is one.
 llmserve=$top_builddir/llmserve
-shared=${LLMSCALE_SHARED:-$top_srcdir/../shared}
 tokenizer=$shared/models/tokenizer.bin
 if [ -x "$llmserve" ] && command -v curl >/dev/null 2>&1 && [ -r "$tokenizer" ] &&
     "$llmserve" serve --help >/dev/null 2>&1; then
@@ -178,5 +165,4 @@ assert any(v["name"] == "datasource" and v["type"] == "datasource" for v in d["t
 assert d["uid"] and d["title"]
 PY
 
-echo "check_deploy_prometheus: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,44 +7,12 @@
 # the backend, and auto picks cpu and says so in the log; with one, cuda
 # and auto generate the greedy ids the cpu backend does.  Run by `make
 # check`; exits 77 when llmserve was not built.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmserve=$top_builddir/llmserve
-if [ ! -x "$llmserve" ]; then
-    echo "skip: $llmserve not built"
-    exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+[ -x "$llmserve" ] || skip "$llmserve not built"
 LLMSCALE_LOG=warn
 export LLMSCALE_LOG
 unset LLMSERVE_BACKEND
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-# expect_fail DESCRIPTION STATUSES PATTERN COMMAND...: exit status (one of
-# STATUSES, space-separated) and stderr.
-expect_fail() {
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    for w in $want; do
-        if [ "$got" -eq "$w" ] && grep -q -- "$pat" "$tmp/err"; then
-            ok "$d"
-            return
-        fi
-    done
-    not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-}
 
 small=synthetic:dim=64,layers=2,heads=4,kv_heads=2,hidden=96,vocab=300,seq=128
 gen() { # gen BACKEND OUT: 12 greedy ids of the small model, stderr in OUT.err
@@ -100,5 +68,4 @@ else
     check "the default is auto (cpu here)" cmp -s "$tmp/cpu" "$tmp/default"
 fi
 
-echo "cli_backend: $pass passed, $fail failed"
-test "$fail" -eq 0
+finish

@@ -9,41 +9,11 @@
 # with tokenizer.bin on a synthetic model of its vocabulary.  Run by `make
 # check`; the parts needing ../shared (LLMSCALE_SHARED) or Python ($PYTHON3)
 # say so and are skipped; exits 77 when llmserve was not built.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
-shared=${LLMSCALE_SHARED:-$top_srcdir/../shared}
+. "$(dirname "$0")/lib.sh"
 llmserve=$top_builddir/llmserve
-if [ ! -x "$llmserve" ]; then
-    echo "skip: $llmserve not built"
-    exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+[ -x "$llmserve" ] || skip "$llmserve not built"
 LLMSCALE_LOG=warn
 export LLMSCALE_LOG
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-# expect_fail DESCRIPTION STATUS PATTERN COMMAND...: exit status and stderr.
-expect_fail() {
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then
-        ok "$d"
-    else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
 
 small=synthetic:dim=64,layers=2,heads=4,kv_heads=2,hidden=96,vocab=300,seq=128
 
@@ -133,5 +103,4 @@ else
     echo "skip: $tok is absent: no text checks"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,30 +3,10 @@
 # the replica counts the Kubernetes controller gives (see the comment at
 # the top of each file), malformed input exits 2 naming FILE:LINE.  Uses
 # $top_builddir and $top_srcdir; exits 77 (skip) when llmsim is not built.
-set -u
-
-top_builddir=${top_builddir:-.}
-top_srcdir=${top_srcdir:-.}
+. "$(dirname "$0")/lib.sh"
 LLMSIM="$top_builddir/llmsim"
 DATA="$top_srcdir/tests/data/hpa"
-if [ ! -x "$LLMSIM" ]; then
-    echo "cli_hpa: $LLMSIM not built: skipping"
-    exit 77
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cli_hpa.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-passed=0
-failed=0
-
-ok() {
-    echo "ok - $*"
-    passed=$((passed + 1))
-}
-
-not_ok() {
-    echo "not ok - $*"
-    failed=$((failed + 1))
-}
+[ -x "$LLMSIM" ] || skip "$LLMSIM not built"
 
 # run WANT_STATUS ARGS... : stdout to $tmp/out, stderr to $tmp/err.
 run() {
@@ -103,5 +83,4 @@ run 2 hpa "$tmp/t.yaml"
 expect_in "$tmp/err" "t.yaml:4: time: observations must be in time order" "time order located"
 run 1 hpa "$tmp/does-not-exist.yaml"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

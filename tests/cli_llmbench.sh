@@ -5,40 +5,12 @@
 # Kept small (tiny sizes, a 16 MiB roofline) so it runs in seconds, also
 # under the sanitizers.  Run by `make check` (top_srcdir and top_builddir
 # exported); exits 77 (skipped) when llmbench was not built.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmbench=$top_builddir/llmbench
-if [ ! -x "$llmbench" ]; then
-    echo "skip: $llmbench not built"
-    exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+[ -x "$llmbench" ] || skip "$llmbench not built"
 LLMSCALE_LOG=warn
 export LLMSCALE_LOG
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-# expect_fail DESCRIPTION STATUS PATTERN COMMAND...: exit status and stderr.
-expect_fail() {
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then
-        ok "$d"
-    else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
 # valid_json FILE: python3 parses it when there is one, else it is not empty.
 valid_json() {
     py=${PYTHON3:-$(command -v python3 || true)}
@@ -134,5 +106,4 @@ if [ -n "$(command -v gnuplot)" ]; then
         test -s '$out/bench_roofline.png' && grep -q '<img' '$out/report.html'"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

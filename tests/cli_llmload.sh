@@ -12,35 +12,16 @@
 #    output lengths, honours the arrival times, and writes summary.json keys
 #    and the per-request CSV.
 # Run by `make check`; exits 77 (skipped) when llmload is not built (no libcurl).
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmload=$top_builddir/llmload
 llmserve=$top_builddir/llmserve
 llmsim=$top_builddir/llmsim
 py=${PYTHON3:-python3}
 command -v "$py" >/dev/null 2>&1 || py=python3
-tmp=$(mktemp -d)
 pids=""
-cleanup() {
+at_exit() {
     for p in $pids; do kill "$p" 2>/dev/null; done
     for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-expect_fail() { # DESCRIPTION STATUS PATTERN COMMAND...
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then ok "$d"; else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
 }
 # json FILE EXPR: evaluate a Python expression over the JSON document d.
 json() { "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
@@ -56,10 +37,7 @@ wait_http() {
     return 1
 }
 
-if [ ! -x "$llmload" ]; then
-    echo "skip: $llmload not built (configure found no libcurl)"
-    exit 77
-fi
+[ -x "$llmload" ] || skip "$llmload not built (configure found no libcurl)"
 
 hdr=arrival_s,prompt_tokens,output_tokens,prompt_hash,tenant
 printf '%s\n0.00,12,5,,\n0.05,20,8,,\n0.10,30,3,,\n' "$hdr" >"$tmp/small.csv"
@@ -175,7 +153,6 @@ else
 fi
 
 # --- a real llmserve ----------------------------------------------------------------------
-shared=${LLMSCALE_SHARED:-$top_srcdir/../shared}
 tokenizer=$shared/models/tokenizer.bin
 if [ ! -x "$llmserve" ] || ! "$llmserve" serve --help >/dev/null 2>&1; then
     echo "# llmserve serve not built: the replay against a real server is skipped"
@@ -276,5 +253,4 @@ assert d['load']['max_in_flight'] == 600, d['load']['max_in_flight']
     fi
 fi
 
-echo "cli_llmload: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -2,35 +2,9 @@
 # cli_llmsim.sh -- llmsim from the command line: the run command's outputs,
 # determinism, overrides, and exit status 2 with FILE:LINE on bad input.
 # Run by `make check` (top_srcdir, top_builddir and LLMSCALE_SHARED exported).
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmsim=$top_builddir/llmsim
 examples=$top_srcdir/workloads/examples
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-# expect_fail DESCRIPTION STATUS PATTERN COMMAND...: exit status and stderr.
-expect_fail() {
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then
-        ok "$d"
-    else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
 
 # --- help and usage ---------------------------------------------------------------
 check "llmsim --help" sh -c "'$llmsim' --help | grep -q 'run '"
@@ -123,5 +97,4 @@ expect_fail "missing trace file names it" 1 "nowhere.csv" \
     "$llmsim" run "$tmp/base.yaml" -o "$tmp/x" -q --set workload.trace=nowhere.csv
 expect_fail "bad --seed exits 2" 2 "seed" "$llmsim" run "$tmp/base.yaml" -o "$tmp/x" -q --seed -4
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,42 +7,14 @@
 # calibrate` on a step log with known factors and on broken ones.  Kept small so it
 # runs in seconds, also under the sanitizers.  Run by `make check`; exits 77
 # when llmbench or llmsim was not built.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmbench=$top_builddir/llmbench
 llmsim=$top_builddir/llmsim
 for p in "$llmbench" "$llmsim"; do
-    if [ ! -x "$p" ]; then
-        echo "skip: $p not built"
-        exit 77
-    fi
+    [ -x "$p" ] || skip "$p not built"
 done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
 LLMSCALE_LOG=warn
 export LLMSCALE_LOG
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-expect_fail() { # expect_fail DESCRIPTION STATUS PATTERN COMMAND...
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then
-        ok "$d"
-    else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
 
 small=synthetic:dim=64,layers=2,heads=4,kv_heads=2,hidden=96,vocab=300,seq=128
 
@@ -204,5 +176,4 @@ expect_fail "calibrate: a missing log" 1 "nope.csv" "$llmbench" calibrate --prof
 expect_fail "calibrate: a broken profile" 2 "bad.csv" "$llmbench" calibrate --profile "$tmp/bad.csv" --steps "$tmp/steps.csv"
 expect_fail "calibrate without --steps" 2 "are required" "$llmbench" calibrate --profile "$tmp/cal.json"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

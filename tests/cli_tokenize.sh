@@ -5,37 +5,15 @@
 # round trips, and exit status 2 with a message on bad input.
 # Run by `make check` (top_srcdir, top_builddir, LLMSCALE_SHARED and PYTHON3
 # exported); skips (77) without ../shared/models/tokenizer.bin.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
-shared=${LLMSCALE_SHARED:-$top_srcdir/../shared}
+. "$(dirname "$0")/lib.sh"
 llmserve=$top_builddir/llmserve
 tok=$shared/models/tokenizer.bin
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
 # expect_out DESCRIPTION WANT COMMAND...: standard output is exactly WANT.
 expect_out() {
     d=$1 want=$2
     shift 2
     got=$("$@" 2>"$tmp/err")
     if [ "$got" = "$want" ]; then ok "$d"; else not_ok "$d (got '$got', want '$want'; $(head -c 300 "$tmp/err"))"; fi
-}
-# expect_fail DESCRIPTION STATUS PATTERN COMMAND...: exit status and stderr.
-expect_fail() {
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then
-        ok "$d"
-    else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
 }
 
 # --- usage (no data needed) ---------------------------------------------------------
@@ -54,11 +32,7 @@ expect_fail "a corrupt tokenizer exits 2" 2 "bad.bin: header: max_token_length" 
 expect_fail "a synthetic model has no tokenizer" 2 "has no tokenizer" \
     "$llmserve" tokenize --model synthetic:stories260K --text hi
 
-if [ ! -r "$tok" ]; then
-    echo "cli_tokenize.sh: SKIP the parity checks: $tok not found"
-    [ "$fail" -eq 0 ] || exit 1
-    exit 77
-fi
+[ -r "$tok" ] || skip "the parity checks: $tok not found"
 
 # --- parity with Meta's SentencePiece (ids from Llama 2's example_text_completion.py) ---
 expect_out "empty text is just BOS" "1" "$llmserve" tokenize --tokenizer "$tok" --text ""
@@ -95,5 +69,4 @@ else
     echo "cli_tokenize.sh: SKIP the GGUF checks: $(cat "$tmp/py.err" 2>/dev/null | tail -1)"
 fi
 
-echo "cli_tokenize.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,37 +7,13 @@
 # (tests/tune_validate.py; that part skips, exit 77 at the end, when its
 # Python modules are missing).
 # Run by `make check` (top_srcdir, top_builddir, PYTHON3 exported).
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmsim=$top_builddir/llmsim
 data=$top_srcdir/tests/data/tune
 example=$top_srcdir/workloads/examples/tune-chat.yaml
 py=${PYTHON3:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
 skip_validation=no
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-expect_fail() { # expect_fail DESCRIPTION STATUS PATTERN COMMAND...
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then
-        ok "$d"
-    else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
 # csv_field FILE ROW_LABEL COLUMN_NAME: the field of the row whose first
 # column is ROW_LABEL (no quoted commas in the columns asked for).
 csv_field() {
@@ -148,7 +124,5 @@ fi
 check "the sweep Job is Indexed and shards by JOB_COMPLETION_INDEX" sh -c \
     "grep -q 'completionMode: Indexed' '$top_srcdir/deploy/sim-sweep-job.yaml' && grep -q -- '--shard \"\${JOB_COMPLETION_INDEX}/8\"' '$top_srcdir/deploy/sim-sweep-job.yaml'"
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ] || exit 1
-[ $skip_validation = no ] || exit 77
-exit 0
+[ $skip_validation = no ] || finish "manifest validation (tests/tune_validate.py's Python modules)"
+finish

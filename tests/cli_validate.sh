@@ -5,34 +5,13 @@
 # checked; bad measured files (malformed, truncated, missing keys, hostile
 # values, oversized) and bad flags exit 2 naming the file, line or key.
 # Run by `make check`; exits 77 (skipped) when llmsim is not built.
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmsim=$top_builddir/llmsim
 py=${PYTHON3:-python3}
 command -v "$py" >/dev/null 2>&1 || py=python3
 sc=$top_srcdir/workloads/examples/replay.yaml
 lim="--set workload.limit=400"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-expect_fail() { # DESCRIPTION STATUS PATTERN COMMAND...
-    d=$1 want=$2 pat=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then ok "$d"; else
-        not_ok "$d (status $got, want $want; stderr: $(head -c 300 "$tmp/err"))"
-    fi
-}
-if [ ! -x "$llmsim" ]; then
-    echo "skip: $llmsim not built"
-    exit 77
-fi
+[ -x "$llmsim" ] || skip "$llmsim not built"
 
 "$llmsim" run "$sc" $lim -o "$tmp/run" --no-report -q || not_ok "llmsim run for the measured side"
 m=$tmp/run/summary.json
@@ -103,5 +82,4 @@ expect_fail "a 20 MB summary without figures exits 2" 2 "latency_s.ttft.p50: mis
 expect_fail "a bad scenario key exits 2 naming it" 2 "cluster.replicas" \
     "$llmsim" validate --scenario "$sc" --set cluster.replicas=-3 --measured "$m"
 
-echo "cli_validate: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

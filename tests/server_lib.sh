@@ -1,40 +1,20 @@
 # server_lib.sh -- sourced by tests/server_*.sh: start llmserve and
-# redis-server on free ports, check results, and always clean up.
+# redis-server on free ports, and always stop them (the checks, skip and
+# finish come from tests/lib.sh).
 # Needs: llmserve built with libmicrohttpd, curl, and ../shared's
 # tokenizer.bin (the tests serve synthetic models with it).
-set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir/build}
+. "$(dirname "$0")/lib.sh"
 llmserve=$top_builddir/llmserve
-shared=${LLMSCALE_SHARED:-$top_srcdir/../shared}
 tokenizer=$shared/models/tokenizer.bin
-tmp=$(mktemp -d)
 pids=""
-pass=0
-fail=0
 
-cleanup() {
+# at exit: kill what still runs (SIGKILL, no drain: a test that checks the
+# drain sends SIGTERM itself and waits).
+at_exit() {
     for p in $pids; do
         kill -9 "$p" 2>/dev/null
     done
     wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-skip() { echo "SKIP: $*"; exit 77; }
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { # check DESCRIPTION COMMAND...
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-finish() {
-    echo "# $pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
-    exit $?
 }
 
 [ -x "$llmserve" ] || skip "$llmserve not built"
