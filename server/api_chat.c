@@ -54,6 +54,7 @@ struct gen {
     int finished;
     enum engine_finish finish;
     char error[256];
+    enum err_code error_code;     /* ERROR: the request's fault (ERR_INPUT) or the engine's */
     int prompt_tokens, completion_tokens;
     double queue_s, ttft_s;
     double t_submit, t_first, t_last;
@@ -142,6 +143,7 @@ static void on_engine_event(void *ctx, const struct engine_event *ev)
         g->t_last = now;
         if (ev->error != NULL)
             snprintf(g->error, sizeof(g->error), "%s", ev->error);
+        g->error_code = ev->error_code;
     }
     if (g->suspended && !g->conn_gone && (g->stream || final)) {
         g->suspended = 0;
@@ -175,7 +177,10 @@ static void cache_store(struct server *srv, const char *key, const char *text, s
 /* The error for a generation that did not end with stop or length. */
 static void gen_error(const struct gen *g, struct api_error *ae)
 {
-    if (g->finish == ENGINE_FINISH_ERROR)
+    if (g->finish == ENGINE_FINISH_ERROR && g->error_code == ERR_SYSTEM)
+        api_error_set(ae, 500, "server_error", "engine_error", NULL, "%s",
+                      g->error[0] ? g->error : "the forward pass failed");
+    else if (g->finish == ENGINE_FINISH_ERROR)
         api_error_set(ae, 400, "invalid_request_error", "context_length_exceeded",
                       g->kind == API_CHAT ? "messages" : "prompt", "%s",
                       g->error[0] ? g->error : "the request cannot run");
@@ -517,11 +522,13 @@ static int handle_generate(struct http_req *r, enum api_kind kind)
     srv->gens = g;
     pthread_mutex_unlock(&srv->gens_lock);
     uint64_t eng_id = 0;
-    int stopped;
+    int stopped, broken = 0;
     pthread_rwlock_rdlock(&srv->eng_lock);
     stopped = srv->eng == NULL;
     ret = !stopped ? engine_submit(srv->eng, ids, n_ids, &p, on_engine_event, g, &eng_id, &e)
                    : err_set(&e, ERR_SYSTEM, "engine: shutting down");
+    if (ret != 0 && !stopped)
+        broken = engine_broken(srv->eng, NULL, 0);
     pthread_rwlock_unlock(&srv->eng_lock);
     if (ret == 0) {
         /* api_expire reads the id under gens_lock */
@@ -538,6 +545,13 @@ static int handle_generate(struct http_req *r, enum api_kind kind)
         if (e.code == ERR_INPUT) {
             api_error_set(&ae, 400, "invalid_request_error", NULL, NULL, "%s", e.msg);
             return http_respond_error(r, &ae, 0);
+        }
+        if (broken) {
+            /* /healthz fails too: the pod is restarted, retry on another */
+            const char *v[] = {"engine_broken"};
+            metric_inc(srv->m.rejected, v, 1);
+            api_error_set(&ae, 503, "service_unavailable", "engine_broken", NULL, "%s", e.msg);
+            return http_respond_error(r, &ae, 5);
         }
         if (stopped || atomic_load(&srv->draining)) {
             const char *v[] = {"draining"};

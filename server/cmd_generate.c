@@ -473,8 +473,9 @@ static int generate_exec(int argc, char **argv)
         err_set(&e, ERR_SYSTEM, "out of memory for the output");
         rc = 1;
     } else if (out.final.finish == ENGINE_FINISH_ERROR) {
-        err_set(&e, ERR_INPUT, "%s", out.error);
-        rc = 2;
+        /* the request's fault (the context) exits 2; the device's 1 */
+        err_set(&e, out.final.error_code == ERR_SYSTEM ? ERR_SYSTEM : ERR_INPUT, "%s", out.error);
+        rc = err_exit_status(&e);
     } else {
         rc = 0;
     }

@@ -20,7 +20,10 @@
  *
  * A forward pass that fails (the cuda backend's device errors) ends every
  * request of its step with ENGINE_FINISH_ERROR and the error's text; the
- * others, and later requests, go on (they fail too if the device is gone). */
+ * others, and later requests, go on.  A device error that corrupts the
+ * context fails every later step too: after ENGINE_BROKEN_STEPS failures in
+ * a row the engine breaks (engine_break): it fails what it holds, refuses
+ * new requests and stays so until the process is restarted. */
 #include "config.h"
 
 #include <assert.h>
@@ -81,6 +84,7 @@ struct engine_req {
     int cut;                  /* ended on a stop string: no text after it */
     enum engine_finish finish; /* set when it ends on the engine thread */
     const char *error;
+    enum err_code error_code; /* with error: ERR_INPUT or ERR_SYSTEM (engine_event) */
 };
 
 /* One sequence's part of the step being run. */
@@ -103,7 +107,10 @@ struct engine {
 
     /* under mu */
     int stop;
-    char fail_next[256];         /* engine_fail_next_step's message ("": none) */
+    char fail_next[256];         /* engine_fail_next_steps' message */
+    int fail_next_n;             /* steps it still fails */
+    char broken_why[ERR_MSG_MAX + 128]; /* once st.broken: why (set once, then read-only) */
+    char broken_msg[ERR_MSG_MAX + 160]; /* "engine broken: " and why, the requests' error */
     struct engine_req *wait_head, *wait_tail;
     int n_waiting;
     struct engine_req **running; /* oldest first */
@@ -118,6 +125,7 @@ struct engine {
     struct kn_prob_index *scratch;
     char *tmp;                   /* detok output */
     char step_error[ERR_MSG_MAX + 64]; /* why the last failed step failed */
+    int failed_in_row;           /* steps failed since the last one that succeeded */
 };
 
 /* Bytes detok_push may write for one token (a piece, or replacement characters). */
@@ -185,6 +193,7 @@ static void engine_emit(struct engine_req *r, enum engine_finish finish, int tok
         .queue_s = r->t_sched > 0 ? r->t_sched - r->t_submit : 0,
         .ttft_s = r->t_first > 0 ? r->t_first - r->t_submit : 0,
         .error = finish == ENGINE_FINISH_ERROR ? r->error : NULL,
+        .error_code = finish == ENGINE_FINISH_ERROR ? r->error_code : ERR_OK,
     };
 
     if (text_end > r->text_sent)
@@ -274,6 +283,7 @@ static void engine_take_token(struct engine *eng, struct engine_req *r, int toke
 
         if (n > 0 && engine_text_append(r, eng->tmp, n) < 0) {
             r->error = "out of memory for the text";
+            r->error_code = ERR_SYSTEM;
             r->finish = ENGINE_FINISH_ERROR;
             engine_finish_req(eng, r, ENGINE_FINISH_ERROR);
             return;
@@ -397,6 +407,7 @@ static void engine_admit(struct engine *eng, struct engine_req **done, double no
             r->finish = r->n_generated > 0 ? ENGINE_FINISH_LENGTH : ENGINE_FINISH_ERROR;
             r->error = r->n_tokens >= eng->m->cfg.seq_len ? "the prompt does not fit the model's context"
                                                           : "the prompt does not fit the KV cache";
+            r->error_code = ERR_INPUT;
             r->next = *done;
             *done = r;
             continue;
@@ -459,6 +470,7 @@ static int engine_plan(struct engine *eng, struct engine_req **done)
                 kv_seq_release(&eng->kv, &r->kv);
                 r->finish = r->n_generated > 0 ? ENGINE_FINISH_LENGTH : ENGINE_FINISH_ERROR;
                 r->error = "the sequence outgrew the KV cache";
+                r->error_code = ERR_INPUT;
                 r->next = *done;
                 *done = r;
                 r = NULL;
@@ -525,6 +537,7 @@ static void engine_fail_step(struct engine *eng, int n, const char *msg)
         struct engine_req *r = eng->slots[i].r;
 
         r->error = eng->step_error;
+        r->error_code = ERR_SYSTEM;
         r->finish = ENGINE_FINISH_ERROR;
         engine_finish_req(eng, r, ENGINE_FINISH_ERROR);
     }
@@ -532,7 +545,8 @@ static void engine_fail_step(struct engine *eng, int n, const char *msg)
 
 /* Run the forward pass over the N planned slots and take their tokens
  * (FAIL, when not empty: fail the step with it instead, for
- * engine_fail_next_step).  Returns the number of tokens generated. */
+ * engine_fail_next_steps).  Returns the number of tokens generated, or -1
+ * when the step failed (its requests ended with the error). */
 static int engine_run_step(struct engine *eng, int n, struct engine_step *st, const char *fail)
 {
     int vocab = eng->m->cfg.vocab_size, generated = 0;
@@ -551,7 +565,7 @@ static int engine_run_step(struct engine *eng, int n, struct engine_step *st, co
     if (fail[0] != '\0' || forward_batch_checked(eng->fwd, eng->fs, n, &e) != 0) {
         engine_fail_step(eng, n, fail[0] != '\0' ? fail : e.msg);
         st->t_sample = eng->o.on_step != NULL ? engine_now_s() : 0;
-        return 0;
+        return -1;
     }
     st->t_sample = eng->o.on_step != NULL ? engine_now_s() : 0;
     for (int i = 0; i < n; i++) {
@@ -571,6 +585,36 @@ static int engine_run_step(struct engine *eng, int n, struct engine_step *st, co
     return generated;
 }
 
+/* ENGINE_BROKEN_STEPS steps in a row failed (under the lock): the engine
+ * is broken for good.  Every request still waiting or running goes to *DONE
+ * with the error; engine_submit refuses from now on.  Returns how many. */
+static int engine_break(struct engine *eng, struct engine_req **done)
+{
+    struct engine_req *r;
+    int n = 0;
+
+    eng->st.broken = 1;
+    snprintf(eng->broken_why, sizeof eng->broken_why, "%s (%d steps in a row)", eng->step_error,
+             eng->failed_in_row);
+    snprintf(eng->broken_msg, sizeof eng->broken_msg, "engine broken: %s", eng->broken_why);
+    while ((r = engine_wait_pop(eng)) != NULL) {
+        r->next = *done;
+        *done = r;
+    }
+    while (eng->n_running > 0) {
+        r = eng->running[--eng->n_running];
+        kv_seq_release(&eng->kv, &r->kv);
+        r->next = *done;
+        *done = r;
+    }
+    for (r = *done; r != NULL; r = r->next, n++) {
+        r->finish = ENGINE_FINISH_ERROR;
+        r->error = eng->broken_msg;
+        r->error_code = ERR_SYSTEM;
+    }
+    return n;
+}
+
 static void *engine_main(void *arg)
 {
     struct engine *eng = arg;
@@ -580,7 +624,7 @@ static void *engine_main(void *arg)
         struct engine_req *done = NULL;
         struct engine_step step = {0};
         char fail[sizeof eng->fail_next] = "";
-        int n, generated = 0;
+        int n, generated = 0, failed = 0, n_broke = -1;
         double t0;
 
         step.t_start = engine_now_s();
@@ -591,9 +635,9 @@ static void *engine_main(void *arg)
             pthread_cond_wait(&eng->cv, &eng->mu);
             continue;
         }
-        if (n > 0 && eng->fail_next[0] != '\0') {
+        if (n > 0 && eng->fail_next_n > 0) {
             memcpy(fail, eng->fail_next, sizeof fail);
-            eng->fail_next[0] = '\0';
+            eng->fail_next_n--;
         }
         pthread_mutex_unlock(&eng->mu);
 
@@ -603,6 +647,9 @@ static void *engine_main(void *arg)
             if (eng->o.on_step != NULL)
                 engine_step_describe(eng, n, &step);
             generated = engine_run_step(eng, n, &step, fail);
+            failed = generated < 0;
+            if (failed)
+                generated = 0;
             if (eng->o.on_step != NULL) {
                 step.t_forward = t0;
                 step.t_end = engine_now_s();
@@ -630,8 +677,20 @@ static void *engine_main(void *arg)
             eng->st.last_batch = n;
             eng->st.generated_tokens += (uint64_t)generated;
             eng->st.busy_s += engine_now_s() - t0;
+            eng->st.failed_steps += (uint64_t)failed;
+            eng->failed_in_row = failed ? eng->failed_in_row + 1 : 0;
         }
-        pthread_mutex_unlock(&eng->mu);
+        {
+            struct engine_req *broke = NULL;
+
+            if (eng->failed_in_row >= ENGINE_BROKEN_STEPS && !eng->st.broken)
+                n_broke = engine_break(eng, &broke);
+            pthread_mutex_unlock(&eng->mu);
+            if (n_broke >= 0)
+                log_error("engine: broken: %s; %d request%s still held failed, new ones refused: restart the process",
+                          eng->broken_why, n_broke, n_broke == 1 ? "" : "s");
+            engine_finish_list(eng, broke);
+        }
         while (done != NULL) { /* their final events went out in the step */
             struct engine_req *r = done;
 
@@ -849,13 +908,16 @@ int engine_submit(struct engine *eng, const int *prompt, int n_prompt, const str
     r->t_submit = engine_now_s();
 
     pthread_mutex_lock(&eng->mu);
-    if (eng->stop || eng->n_waiting >= eng->o.max_queue) {
-        int stopping = eng->stop;
-
+    if (eng->stop || eng->st.broken || eng->n_waiting >= eng->o.max_queue) {
+        if (eng->stop)
+            err_set(e, ERR_SYSTEM, "engine: shutting down");
+        else if (eng->st.broken)
+            err_set(e, ERR_SYSTEM, "%s", eng->broken_msg);
+        else
+            err_set(e, ERR_SYSTEM, "engine: the queue is full (%d waiting)", eng->o.max_queue);
         pthread_mutex_unlock(&eng->mu);
         engine_req_free(eng, r);
-        return err_set(e, ERR_SYSTEM, stopping ? "engine: shutting down" : "engine: the queue is full (%d waiting)",
-                       eng->o.max_queue);
+        return -1;
     }
     r->id = eng->next_id++;
     if (eng->wait_tail != NULL)
@@ -899,9 +961,22 @@ const struct model *engine_model(const struct engine *eng)
     return eng->m;
 }
 
-void engine_fail_next_step(struct engine *eng, const char *msg)
+int engine_broken(struct engine *eng, char *why, size_t n)
+{
+    int broken;
+
+    pthread_mutex_lock(&eng->mu);
+    broken = eng->st.broken;
+    if (broken && why != NULL && n > 0)
+        snprintf(why, n, "%s", eng->broken_why);
+    pthread_mutex_unlock(&eng->mu);
+    return broken;
+}
+
+void engine_fail_next_steps(struct engine *eng, int n, const char *msg)
 {
     pthread_mutex_lock(&eng->mu);
     snprintf(eng->fail_next, sizeof eng->fail_next, "%s", msg != NULL && msg[0] != '\0' ? msg : "injected failure");
+    eng->fail_next_n = n > 0 ? n : 1;
     pthread_mutex_unlock(&eng->mu);
 }

@@ -9,6 +9,11 @@
  * finished or cancelled sequences leave at once, and when the cache runs
  * out the newest sequence is preempted (its blocks freed, recomputed later).
  *
+ * A step whose forward pass fails ends its requests with an error.  After
+ * ENGINE_BROKEN_STEPS failed steps in a row (a device whose context an
+ * illegal address corrupted fails every step after it) the engine is
+ * broken for good: only a new process can serve again (see engine_broken).
+ *
  * Thread-safety: every function below may be called from any thread. */
 #ifndef LLM_ENGINE_H
 #define LLM_ENGINE_H
@@ -20,6 +25,10 @@
 
 struct model;
 struct engine;
+
+/* Failed steps in a row after which the engine is broken (one or two are
+ * survived: a later step that succeeds starts the count again). */
+#define ENGINE_BROKEN_STEPS 3
 
 /* What one engine step did, for the on_step hook: a log of these is what
  * llmsim's step-time model is checked against (llmserve --step-log), and
@@ -71,7 +80,7 @@ enum engine_finish {
     ENGINE_FINISH_LENGTH,   /* max_tokens or the model's context */
     ENGINE_FINISH_CANCELLED,
     ENGINE_FINISH_ERROR,    /* the request cannot run (prompt longer than the context), or its
-                               step's forward pass failed (a device error) */
+                               step's forward pass failed (a device error), or the engine broke */
 };
 
 /* What the callback receives.  A request gets zero or more token events,
@@ -91,6 +100,8 @@ struct engine_event {
     double queue_s;         /* submit -> first scheduled */
     double ttft_s;          /* submit -> first token */
     const char *error;      /* ENGINE_FINISH_ERROR: why */
+    enum err_code error_code; /* ENGINE_FINISH_ERROR: ERR_INPUT when the request cannot run,
+                               ERR_SYSTEM when the forward pass failed or the engine is broken */
 };
 
 /* Called on the engine thread: it must return quickly and never block (copy
@@ -107,8 +118,10 @@ void engine_destroy(struct engine *eng);
 
 /* Submit a prompt of N_PROMPT token ids (copied).  Returns 0 and the
  * request's id in *ID, or -1 when the queue is full (E says so; the HTTP
- * layer answers 429) or the request is invalid (ERR_INPUT: empty prompt,
- * prompt + max_tokens beyond the context is allowed and ends with LENGTH). */
+ * layer answers 429), the engine is shutting down or broken (E says which
+ * and, when broken, why; engine_broken tells them apart), or the request is
+ * invalid (ERR_INPUT: empty prompt, prompt + max_tokens beyond the context
+ * is allowed and ends with LENGTH). */
 int engine_submit(struct engine *eng, const int *prompt, int n_prompt, const struct engine_params *p,
                   engine_event_fn fn, void *ctx, uint64_t *id, struct err *e);
 
@@ -129,13 +142,21 @@ struct engine_stats {
     uint64_t preemptions;
     double busy_s;          /* time spent computing (for utilisation) */
     int last_batch;         /* sequences in the last step */
+    uint64_t failed_steps;  /* steps whose forward pass failed, since start */
+    int broken;             /* 1 once the engine is broken (engine_broken) */
 };
 void engine_get_stats(struct engine *eng, struct engine_stats *st);
 
+/* 1 when ENGINE_BROKEN_STEPS steps in a row failed, with the last one's
+ * error in WHY (N bytes; WHY may be NULL); else 0.  A broken engine stays broken:
+ * it failed every request it held with that error and refuses new ones,
+ * and the process must be restarted (llmserve's /healthz answers 503). */
+int engine_broken(struct engine *eng, char *why, size_t n);
+
 const struct model *engine_model(const struct engine *eng);
 
-/* For tests of the error path: the next step that runs fails as a failed
- * forward pass would (a device error), with MSG, without running it. */
-void engine_fail_next_step(struct engine *eng, const char *msg);
+/* For tests of the error path: the next N steps that run (N >= 1) fail as
+ * a failed forward pass would (a device error), with MSG, without running. */
+void engine_fail_next_steps(struct engine *eng, int n, const char *msg);
 
 #endif

@@ -106,9 +106,13 @@ static int metrics_declare(struct server *srv)
         NULL, NULL, 0);
     FAM(rejected, "llmserve_rejected_total", "Requests refused by admission, by reason.", METRIC_COUNTER, reason,
         NULL, 0);
-    FAM(ready, "llmserve_ready", "1 when the model is loaded and the server is not draining.", METRIC_GAUGE, NULL,
+    FAM(ready, "llmserve_ready",
+        "1 when the model is loaded, the server is not draining and the engine is not broken.", METRIC_GAUGE, NULL,
         NULL, 0);
     FAM(draining, "llmserve_draining", "1 while draining after SIGTERM.", METRIC_GAUGE, NULL, NULL, 0);
+    FAM(engine_broken, "llmserve_engine_broken",
+        "1 once the engine's forward pass failed several steps in a row (a device error); the process must restart.",
+        METRIC_GAUGE, NULL, NULL, 0);
     if (srv->cache != NULL && rcache_redis(srv->cache) != NULL)
         FAM(redis_up, "llmserve_redis_up", "1 when the last Redis command succeeded.", METRIC_GAUGE, NULL, NULL, 0);
     FAM(build_info, "llmserve_build_info", "Build and model, always 1.", METRIC_GAUGE, build, NULL, 0);
@@ -122,7 +126,8 @@ static int metrics_declare(struct server *srv)
     metric_inc(m->rate_limited, NULL, 0);
     metric_inc(m->prompt_tokens, NULL, 0);
     metric_inc(m->generation_tokens, NULL, 0);
-    static const char *const reasons[] = {"queue_full", "draining", "too_large", "not_ready", "slow_body", NULL};
+    static const char *const reasons[] = {"queue_full", "draining", "too_large", "not_ready", "slow_body",
+                                          "engine_broken", NULL};
     for (int i = 0; reasons[i] != NULL; i++) {
         const char *v[] = {reasons[i]};
         metric_inc(m->rejected, v, 0);
@@ -209,6 +214,7 @@ int server_metrics_expose(struct server *srv, char **out, size_t *len)
     if (srv->eng != NULL)
         engine_get_stats(srv->eng, &st);
     pthread_rwlock_unlock(&srv->eng_lock);
+    ready = ready && !st.broken;
     metric_set(m->requests_waiting, NULL, st.waiting);
     metric_set(m->requests_running, NULL, st.running);
     metric_set(m->kv_usage, NULL, st.kv_usage);
@@ -216,6 +222,7 @@ int server_metrics_expose(struct server *srv, char **out, size_t *len)
     metric_set(m->ttft_p90, NULL, ttft_p90(srv));
     metric_set(m->ready, NULL, ready);
     metric_set(m->draining, NULL, atomic_load(&srv->draining));
+    metric_set(m->engine_broken, NULL, st.broken);
     if (m->redis_up != NULL)
         metric_set(m->redis_up, NULL, redis_link_up(rcache_redis(srv->cache)));
     return metrics_expose(m->reg, out, len);
@@ -309,18 +316,39 @@ static int wants_post(enum http_endpoint ep)
     return ep == EP_CHAT || ep == EP_COMPLETIONS || ep == EP_TOKENIZE || ep == EP_DETOKENIZE;
 }
 
-/* Health, readiness, metrics and the page: answered at once, no body. */
+/* 1 when the engine is broken (engine_broken), with "engine broken: WHY"
+ * and a newline in MSG (N bytes); else 0. */
+static int engine_broken_msg(struct server *srv, char *msg, size_t n)
+{
+    char why[ERR_MSG_MAX + 128];
+    int broken;
+
+    pthread_rwlock_rdlock(&srv->eng_lock);
+    broken = srv->eng != NULL && engine_broken(srv->eng, why, sizeof(why));
+    pthread_rwlock_unlock(&srv->eng_lock);
+    if (broken)
+        snprintf(msg, n, "engine broken: %s\n", why);
+    return broken;
+}
+
+/* Health, readiness, metrics and the page: answered at once, no body.
+ * A broken engine fails both probes: liveness restarts the pod, which is
+ * the only cure for a device error that sticks. */
 static int answer_open(struct http_req *r)
 {
     struct server *srv = r->srv;
-    char *text;
+    char *text, broken[ERR_MSG_MAX + 160];
     size_t len;
     int ret;
 
     switch (r->ep) {
     case EP_HEALTHZ:
+        if (engine_broken_msg(srv, broken, sizeof(broken)))
+            return http_respond(r, 503, "text/plain", broken, strlen(broken), 0);
         return http_respond(r, 200, "text/plain", "ok\n", 3, 0);
     case EP_READYZ:
+        if (engine_broken_msg(srv, broken, sizeof(broken)))
+            return http_respond(r, 503, "text/plain", broken, strlen(broken), 0);
         if (atomic_load(&srv->draining))
             return http_respond(r, 503, "text/plain", "draining\n", 9, 0);
         if (!atomic_load(&srv->ready))

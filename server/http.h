@@ -67,7 +67,7 @@ struct server_metrics {
     struct metric_family *requests_total, *ttft, *tpot, *duration, *queue_time;
     struct metric_family *prompt_tokens, *generation_tokens, *batch_size;
     struct metric_family *cache_hits, *cache_misses, *cache_errors;
-    struct metric_family *rate_limited, *rejected, *ready, *draining, *redis_up, *build_info;
+    struct metric_family *rate_limited, *rejected, *ready, *draining, *engine_broken, *redis_up, *build_info;
 };
 
 struct server {

@@ -2,7 +2,8 @@
  * continuous batching gives every request the tokens it gets alone, with
  * requests joining at different steps, chunked prefill and preemption forced
  * by a small KV cache; stop strings, cancellation (running and queued), the
- * bounded queue, shutdown, bad requests, seeded sampling and the statistics.
+ * bounded queue, shutdown, bad requests, seeded sampling and the statistics;
+ * failed forward passes, and the engine broken by failures in a row.
  *
  * "Alone" is the forward pass run here a token at a time on a fresh cache
  * (no engine, no batching, no chunking). */
@@ -547,6 +548,7 @@ START_TEST(test_bad_requests)
     submit(eng, prompt, 200, &p, &c, NULL);
     collect_wait(&c);
     ck_assert_int_eq(c.fin.finish, ENGINE_FINISH_ERROR);
+    ck_assert_int_eq(c.fin.error_code, ERR_INPUT);
     ck_assert_ptr_nonnull(strstr(c.error, "context"));
     collect_destroy(&c);
 
@@ -580,11 +582,12 @@ START_TEST(test_failed_step)
 
     load(&m, SMALL_MODEL);
     eng = engine_for(&m, NULL);
-    engine_fail_next_step(eng, "device on fire");
+    engine_fail_next_steps(eng, 1, "device on fire");
     collect_init(&a);
     submit(eng, prompt, 5, &p, &a, NULL);
     collect_wait(&a);
     ck_assert_int_eq(a.fin.finish, ENGINE_FINISH_ERROR);
+    ck_assert_int_eq(a.fin.error_code, ERR_SYSTEM);
     ck_assert_msg(strstr(a.error, "the forward pass failed: device on fire") != NULL, "error '%s'", a.error);
     ck_assert_int_eq(a.n, 0);
     wait_idle(eng, &st);
@@ -600,8 +603,113 @@ START_TEST(test_failed_step)
     ck_assert_int_eq(b.n, 8);
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(b.ids[i], want[i]);
+    ck_assert_uint_eq(st.failed_steps, 1);
+    ck_assert_int_eq(st.broken, 0);
     collect_destroy(&a);
     collect_destroy(&b);
+    engine_destroy(eng);
+    model_free(&m);
+}
+END_TEST
+
+/* Submit PROMPT into C and wait for its final event; returns its finish. */
+static enum engine_finish run_one(struct engine *eng, const int *prompt, int n, const struct engine_params *p,
+                                  struct collect *c)
+{
+    collect_init(c);
+    submit(eng, prompt, n, p, c, NULL);
+    collect_wait(c);
+    return c->fin.finish;
+}
+
+/* ENGINE_BROKEN_STEPS failed steps in a row break the engine for good (a
+ * device error that sticks); fewer do not, and a step that succeeds starts
+ * the count again.  Broken: the requests still waiting end with the error,
+ * new ones are refused, and engine_broken says why. */
+START_TEST(test_broken_after_failed_steps)
+{
+    struct model m = {0};
+    struct engine *eng;
+    struct engine_opts o = {.max_batch = 1, .max_queue = 8};
+    struct engine_stats st;
+    struct engine_params p = {.temperature = 0, .top_p = 1, .max_tokens = 4, .ignore_eos = 1};
+    struct collect c[8], blocker;
+    struct err e = {0};
+    char why[512];
+    int prompt[3] = {7, 11, 13};
+
+    load(&m, SMALL_MODEL);
+    eng = engine_for(&m, &o);
+
+    /* two failures, a success, two failures, a success: never broken (with
+     * no reset the fourth failure would break it) */
+    for (int round = 0; round < 2; round++) {
+        engine_fail_next_steps(eng, ENGINE_BROKEN_STEPS - 1, "device hiccup");
+        for (int i = 0; i < ENGINE_BROKEN_STEPS - 1; i++) {
+            ck_assert_int_eq(run_one(eng, prompt, 3, &p, &c[i]), ENGINE_FINISH_ERROR);
+            ck_assert_ptr_nonnull(strstr(c[i].error, "device hiccup"));
+            collect_destroy(&c[i]);
+        }
+        ck_assert_int_eq(engine_broken(eng, why, sizeof why), 0);
+        ck_assert_int_eq(run_one(eng, prompt, 3, &p, &c[0]), ENGINE_FINISH_LENGTH);
+        ck_assert_int_eq(c[0].n, 4);
+        collect_destroy(&c[0]);
+    }
+    wait_idle(eng, &st);
+    ck_assert_uint_eq(st.failed_steps, 2 * (ENGINE_BROKEN_STEPS - 1));
+    ck_assert_int_eq(st.broken, 0);
+
+    /* hold the engine in a step while eight requests queue behind the batch
+     * of one; then three steps fail in a row: the first three requests end
+     * with the step's error, the other five with the engine's */
+    collect_init(&blocker);
+    gate_reset();
+    blocker.on_token = gate;
+    p.max_tokens = 1;
+    submit(eng, prompt, 3, &p, &blocker, NULL);
+    gate_wait_reached();
+    p.max_tokens = 4;
+    for (int i = 0; i < 8; i++) {
+        collect_init(&c[i]);
+        submit(eng, prompt, 3, &p, &c[i], NULL);
+    }
+    engine_fail_next_steps(eng, ENGINE_BROKEN_STEPS, "illegal memory access");
+    gate_release();
+    collect_wait(&blocker);
+    ck_assert_int_eq(blocker.fin.finish, ENGINE_FINISH_LENGTH);
+    for (int i = 0; i < 8; i++) {
+        collect_wait(&c[i]);
+        ck_assert_int_eq(c[i].n_final, 1);
+        ck_assert_int_eq(c[i].n, 0);
+        ck_assert_int_eq(c[i].fin.finish, ENGINE_FINISH_ERROR);
+        ck_assert_int_eq(c[i].fin.error_code, ERR_SYSTEM);
+        ck_assert_msg(strstr(c[i].error, "illegal memory access") != NULL, "request %d: '%s'", i, c[i].error);
+        if (i < ENGINE_BROKEN_STEPS)
+            ck_assert_msg(strncmp(c[i].error, "the forward pass failed", 23) == 0, "request %d: '%s'", i,
+                          c[i].error);
+        else
+            ck_assert_msg(strncmp(c[i].error, "engine broken: ", 15) == 0, "request %d: '%s'", i, c[i].error);
+    }
+
+    ck_assert_int_eq(engine_broken(eng, why, sizeof why), 1);
+    ck_assert_msg(strcmp(why, "the forward pass failed: illegal memory access (3 steps in a row)") == 0, "why '%s'",
+                  why);
+    ck_assert_int_eq(engine_broken(eng, NULL, 0), 1);
+    wait_idle(eng, &st);
+    ck_assert_int_eq(st.broken, 1);
+    ck_assert_uint_eq(st.failed_steps, 2 * (ENGINE_BROKEN_STEPS - 1) + ENGINE_BROKEN_STEPS);
+    ck_assert(st.kv_usage == 0.0);
+
+    /* refused from now on, with the reason; it stays broken */
+    ck_assert_int_eq(engine_submit(eng, prompt, 3, &p, on_event, &c[0], NULL, &e), -1);
+    ck_assert_int_eq(e.code, ERR_SYSTEM);
+    ck_assert_msg(strstr(e.msg, "engine broken: the forward pass failed: illegal memory access") != NULL, "'%s'",
+                  e.msg);
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
+    ck_assert_int_eq(engine_broken(eng, NULL, 0), 1);
+    for (int i = 0; i < 8; i++)
+        collect_destroy(&c[i]);
+    collect_destroy(&blocker);
     engine_destroy(eng);
     model_free(&m);
 }
@@ -787,6 +895,7 @@ static Suite *engine_suite(void)
     tcase_add_test(tc, test_concurrent_submitters);
     tcase_add_test(tc, test_decode_never_stalls);
     tcase_add_test(tc, test_failed_step);
+    tcase_add_test(tc, test_broken_after_failed_steps);
     suite_add_tcase(s, tc);
     return s;
 }
