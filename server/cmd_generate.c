@@ -416,6 +416,13 @@ static int generate_exec(int argc, char **argv)
     eo.threads = o.threads;
     eo.backend = be->name;
     eng = engine_create(&m, &eo, &e);
+    if (eng == NULL && strcmp(o.backend, "auto") == 0 && strcmp(eo.backend, "cuda") == 0) {
+        /* the device is there but cannot hold the model (its memory): the CPU can */
+        log_warn("generate: backend auto: cuda failed (%s); falling back to cpu", e.msg);
+        eo.backend = "cpu";
+        err_clear(&e);
+        eng = engine_create(&m, &eo, &e);
+    }
     if (eng == NULL)
         goto fail;
     if (!o.seed_given) {

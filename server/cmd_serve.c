@@ -303,7 +303,7 @@ static int serve_exec(int argc, char **argv)
     struct err e;
     struct rcache_opts co;
     struct redis_link *rl_link = NULL;
-    int rc = 1, r, started = 0;
+    int rc = 1, r, started = 0, backend_auto;
 
     memset(&c, 0, sizeof(c));
     memset(&m, 0, sizeof(m));
@@ -326,6 +326,7 @@ static int serve_exec(int argc, char **argv)
 
     /* the backend: cuda without a device fails here, before anything starts
      * (and auto says in the log what it chose) */
+    backend_auto = strcmp(c.eng.backend, "auto") == 0;
     {
         const struct kn_backend *be = forward_backend(c.eng.backend, &e);
 
@@ -406,6 +407,13 @@ static int serve_exec(int argc, char **argv)
     struct tokenizer *model_tok = m.tokenizer;
     m.tokenizer = (struct tokenizer *)srv.tok;
     struct engine *eng = engine_create(&m, &c.eng, &e);
+    if (eng == NULL && backend_auto && strcmp(c.eng.backend, "cuda") == 0) {
+        /* the device is there but cannot hold the model (its memory): the CPU can */
+        log_warn("serve: backend auto: cuda failed (%s); falling back to cpu", e.msg);
+        c.eng.backend = "cpu";
+        err_clear(&e);
+        eng = engine_create(&m, &c.eng, &e);
+    }
     if (eng == NULL) {
         m.tokenizer = model_tok;
         goto fail;
