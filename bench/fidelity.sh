@@ -6,7 +6,8 @@
 # 1. one trace (Poisson arrivals, lognormal prompt and output lengths) is
 #    generated with `llmsim trace gen`;
 # 2. `llmserve serve` runs the same model; a burst of requests measures its
-#    capacity (completed requests per second while saturated);
+#    capacity (completed requests per second while saturated), again just
+#    before each level;
 # 3. at 50%, 80% and 95% of that capacity (the trace's times scaled), llmload
 #    replays the trace against the server (open loop, streaming); just
 #    before, `llmbench profile` measures the engine's step (synthetic model:
@@ -100,12 +101,19 @@ done
 [ -n "$port" ] || { echo "fidelity: llmserve did not start" >&2; cat "$out/server.err" >&2; exit 1; }
 url=http://127.0.0.1:$port
 
-# Capacity: the first 200 requests of the trace sent at once; the server
-# works at full batch, and completed requests per second is its capacity.
+# capacity DIR: the first 200 requests of the trace sent at once; the
+# server works at full batch, and completed requests per second is its
+# capacity (into $cap).  Measured again before each level: the same burst
+# measured 13.4 to 20.1 requests/s in runs minutes apart, and a level set
+# from a fast minute's capacity was past the server's capacity in a slow one.
+capacity() {
+    $prio_load "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale 0.0001 --max-requests 200 \
+        --stream -o "$1/capacity.json" -q 2>"$1/capacity.err"
+    cap=$(num "$1/capacity.json" "d['throughput']['requests_per_s']")
+}
 echo "fidelity: measuring capacity"
-$prio_load "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale 0.0001 --max-requests 200 --stream \
-    -o "$out/capacity.json" -q 2>"$out/capacity.err"
-cap=$(num "$out/capacity.json" "d['throughput']['requests_per_s']")
+capacity "$out"
+cap0=$cap
 echo "fidelity: capacity $cap requests/s"
 
 # The scenario llmsim simulates: one replica with the server's batching, the
@@ -191,15 +199,16 @@ table=$out/table.md
     echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 } >"$table"
 for level in $levels; do
-    ts=$("$py" -c "print(1.0 / ($level * $cap))")
-    rate=$("$py" -c "print('%.2f' % ($level * $cap))")
     dir=$out/load-$level
     mkdir -p "$dir"
+    capacity "$dir"
+    ts=$("$py" -c "print(1.0 / ($level * $cap))")
+    rate=$("$py" -c "print('%.2f' % ($level * $cap))")
     profile_here "$dir" "$ts"
     $prio_load "$build/llmload" --url "$url" --trace "$out/trace.csv" --time-scale "$ts" --max-requests "$nreq" --stream \
         -o "$dir/results.json" -q 2>"$dir/llmload.err"
     calibrate_after "$dir" "$ts"
-    echo "fidelity: $level of capacity ($rate requests/s, $nreq requests); calibration factors: $factors"
+    echo "fidelity: $level of capacity $cap requests/s ($rate requests/s, $nreq requests); calibration factors: $factors"
     for prof in profile profile-calibrated; do
         scenario "$level" "$out/trace.csv" "$ts" "$nreq" "$dir/$prof.json" >"$dir/scenario-$prof.yaml"
         "$build/llmsim" validate --scenario "$dir/scenario-$prof.yaml" --measured "$dir/results.json" \
@@ -220,6 +229,6 @@ PY
     done
 done
 echo
-echo "fidelity: capacity $cap requests/s ($model, $threads thread(s)); $nreq requests per level;"
+echo "fidelity: capacity $cap0 requests/s at the start, measured again before each level ($model, $threads thread(s)); $nreq requests per level;"
 echo "fidelity: profile raw (llmbench profile, measured before each level) and calibrated (llmbench calibrate on the steps the server logged replaying two other traces at the same rate, just before and just after the level)"
 cat "$table"
