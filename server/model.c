@@ -302,10 +302,16 @@ static void forward_attention(struct forward *f, const struct forward_seq *seqs,
 
     for (int s = 0; s < n_seqs; s++)
         n_decode += seqs[s].n_tokens == 1;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(kn_get_threads()) if (n_decode > 1)
-    for (int s = 0; s < n_seqs; s++)
-        if (seqs[s].n_tokens == 1)
-            forward_attention_seq(f, &seqs[s], f->tok_first[s], l);
+    if (n_decode > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(kn_get_threads())
+        for (int s = 0; s < n_seqs; s++)
+            if (seqs[s].n_tokens == 1)
+                forward_attention_seq(f, &seqs[s], f->tok_first[s], l);
+    } else {
+        for (int s = 0; s < n_seqs; s++)
+            if (seqs[s].n_tokens == 1)
+                forward_attention_seq(f, &seqs[s], f->tok_first[s], l);
+    }
     for (int s = 0; s < n_seqs; s++)
         if (seqs[s].n_tokens > 1)
             forward_attention_seq(f, &seqs[s], f->tok_first[s], l);
