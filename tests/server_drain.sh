@@ -9,10 +9,13 @@ start_server d --model "$model_slow" --threads 1 --drain-timeout 60s --cache off
 D=$d_port
 url=http://127.0.0.1:$D
 
-curl -sN -d '{"messages":[{"role":"user","content":"a long story"}],"max_tokens":150,"ignore_eos":true,"stream":true,
+# 600 and 400 tokens: long enough (a second or more) that both are still
+# running while the drain is checked below; 150 and 100 finished first once
+# decoding got faster, and the server had exited before /metrics was read.
+curl -sN -d '{"messages":[{"role":"user","content":"a long story"}],"max_tokens":600,"ignore_eos":true,"stream":true,
     "stream_options":{"include_usage":true}}' "$url/v1/chat/completions" >"$tmp/stream" 2>&1 &
 s_curl=$!
-curl -s -w '\n%{http_code}\n' -d '{"prompt":"plain","max_tokens":100,"ignore_eos":true}' "$url/v1/completions" \
+curl -s -w '\n%{http_code}\n' -d '{"prompt":"plain","max_tokens":400,"ignore_eos":true}' "$url/v1/completions" \
     >"$tmp/plain" 2>&1 &
 p_curl=$!
 i=0
@@ -35,16 +38,16 @@ check "draining: /readyz 503" [ "$st" = 503 ]
 st=$(post $D /v1/completions '{"prompt":"late","max_tokens":2}')
 check "draining: a new request gets 503 with Retry-After" sh -c "[ $st = 503 ] && grep -q draining $tmp/body &&
     grep -qi '^Retry-After:' $tmp/headers"
-check "draining: /healthz still 200" curl -sf "$url/healthz"
+check "draining: /healthz still 200" curl -sf -o /dev/null "$url/healthz"
 check "draining: llmserve_draining 1" [ "$(metric $D llmserve_draining)" = 1 ]
 
 wait "$s_curl"
 wait "$p_curl"
 check "the stream finished whole: finish_reason length" grep -q '"finish_reason":"length"' "$tmp/stream"
-check "the stream finished whole: 150 tokens in its usage" grep -q '"completion_tokens":150' "$tmp/stream"
+check "the stream finished whole: 600 tokens in its usage" grep -q '"completion_tokens":600' "$tmp/stream"
 check "the stream finished whole: [DONE]" sh -c "grep -v '^\$' $tmp/stream | tail -1 | grep -qx 'data: \[DONE\]'"
-check "the plain request finished: 200 with 100 tokens" sh -c "tail -1 $tmp/plain | grep -qx 200 &&
-    grep -q '\"completion_tokens\":100' $tmp/plain"
+check "the plain request finished: 200 with 400 tokens" sh -c "tail -1 $tmp/plain | grep -qx 200 &&
+    grep -q '\"completion_tokens\":400' $tmp/plain"
 wait "$d_pid"
 rc=$?
 check "the server exits 0 after the drain (status $rc)" [ "$rc" -eq 0 ]
