@@ -95,16 +95,20 @@ cat >"$tmp/cal.json" <<'JSON'
  "decode": {"batch": [1, 16], "context_tokens": [0, 100000], "time_s": [[0.01, 0.01], [0.02, 0.02]]}}
 JSON
 header=t_start,t_forward,t_sample,t_end,seqs,prefill_seqs,prefill_tokens,prefill_ctx,decode_seqs,decode_ctx,generated
-{
+# cal_log PROMPT_STEP: 25 rounds of a decode step at batch 1, one at batch 16
+# and one that prefills 501 tokens, PROMPT_STEP its fields from t_end's
+# fraction on (its t_end is round.PROMPT_STEP).
+cal_log() {
     echo "$header"
     i=0
     while [ $i -lt 25 ]; do
         echo "$i.0,$i.0,$i.01,$i.015,1,0,0,0,1,100,1"
         echo "$i.5,$i.5,$i.53,$i.54,16,0,0,0,16,1600,16"
-        echo "$i.1,$i.1,$i.7,$i.7012,1,1,501,125751,0,0,1"
+        echo "$i.1,$i.1,$i.7,$i.$1"
         i=$((i + 1))
     done
-} >"$tmp/steps.csv"
+}
+cal_log 7012,1,1,501,125751,0,0,1 >"$tmp/steps.csv"
 "$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/steps.csv" -o "$tmp/cal-out.json" >"$tmp/cal.out" 2>"$tmp/cal.err"
 check "calibrate runs" test $? -eq 0
 check "calibrate prints the factors" grep -q '^factors: prefill 1.200; decode 1:1.500 16:2.000' "$tmp/cal.out"
@@ -124,16 +128,7 @@ fi
 # side is priced by the calibrated decode rows (prefill of 501 tokens 0.501 s
 # x 1.2, decode at batch 1 0.01 s x 1.5, the step's fixed cost 0.002 s x 1.5
 # paid once: 0.6132 s), not from the decode factor.
-{
-    echo "$header"
-    i=0
-    while [ $i -lt 25 ]; do
-        echo "$i.0,$i.0,$i.01,$i.015,1,0,0,0,1,100,1"
-        echo "$i.5,$i.5,$i.53,$i.54,16,0,0,0,16,1600,16"
-        echo "$i.1,$i.1,$i.7,$i.7132,2,1,501,125751,1,100,2"
-        i=$((i + 1))
-    done
-} >"$tmp/steps-mixed.csv"
+cal_log 7132,2,1,501,125751,1,100,2 >"$tmp/steps-mixed.csv"
 "$llmbench" calibrate --profile "$tmp/cal.json" --steps "$tmp/steps-mixed.csv" >"$tmp/cal-mixed.out" 2>&1
 check "calibrate takes the prefill factor from mixed steps" \
     grep -q '^factors: prefill 1.200; decode 1:1.500 16:2.000' "$tmp/cal-mixed.out"
