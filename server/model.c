@@ -302,6 +302,10 @@ static void forward_attention(struct forward *f, const struct forward_seq *seqs,
 
     for (int s = 0; s < n_seqs; s++)
         n_decode += seqs[s].n_tokens == 1;
+    /* Not one loop with `if (n_decode > 1)`: a lone sequence's kernel
+     * splits long contexts over the threads itself, and inside even an
+     * inactive parallel region its region ran nested, libgomp building a
+     * nested team every layer (decode at 900 tokens 20-70% slower). */
     if (n_decode > 1) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(kn_get_threads())
         for (int s = 0; s < n_seqs; s++)
