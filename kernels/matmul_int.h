@@ -31,11 +31,61 @@ static inline float kn_weight_at(const struct kn_weights *w, size_t i)
 }
 
 /* ---- f32 micro-kernels (matmul.c drives them; matmul_avx2.c holds the AVX2
- * versions) ----------------------------------------------------------------- */
+ * versions, matmul_avx512.c the AVX-512 ones) ------------------------------- */
 
-/* The GEMM register tile: KN_GEMM_MR rows of x by KN_GEMM_NR rows of W. */
+/* The GEMM register tile of the portable and AVX2 kernels: KN_GEMM_MR rows
+ * of x by KN_GEMM_NR rows of W.  Each kn_gemm_impl names its own tile (the
+ * AVX-512 one is 12 x 32); KN_GEMM_MR_MAX and KN_GEMM_NR_MAX bound them all. */
 #define KN_GEMM_MR 6
 #define KN_GEMM_NR 16
+#define KN_GEMM_MR_MAX 12
+#define KN_GEMM_NR_MAX 32
+
+/* The kernels of one ISA that the blocked GEMM (matmul.c) calls, and the
+ * shape they work in: the micro-kernel's tile, mr rows of x by nr rows of W,
+ * and kc, the depth of one packed block along k.
+ *  ukr:    c (mr, nr; row stride ldc) = (accumulate ? c : 0) + a^T b over
+ *          kc, with a a packed x panel (kc, mr) and b a packed W panel
+ *          (kc, nr), b 64-byte aligned.
+ *  pack_w: W rows j0 .. j0+nc-1, columns p0 .. p0+kc-1 (W is (n, k)) into
+ *          panels of nr rows, bp[q*kc*nr + p*nr + jj] = W[j0 + q*nr + jj][p0 + p],
+ *          zero past the last row; bp 64-byte aligned.
+ *  pack_x: x rows i0 .. i0+mc-1, columns p0 .. p0+kc-1 (x is (m, k)) into
+ *          panels of mr rows, ap[q*kc*mr + p*mr + ii] = x[i0 + q*mr + ii][p0 + p],
+ *          zero past the last row. */
+struct kn_gemm_impl {
+    int mr, nr, kc;
+    void (*ukr)(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
+    void (*pack_w)(float *bp, const float *w, int k, int j0, int nc, int p0, int kc);
+    void (*pack_x)(float *ap, const float *x, int k, int i0, int mc, int p0, int kc);
+};
+
+/* The GEMV kernels of one ISA (W is (n, k), rows i0 <= i < i1 of out):
+ *  gemv:  out[i] = dot(W[i, :], x).
+ *  gemv2: the same for two rows of x, into out0 and out1 (may be NULL).
+ *  gemv4: the same for four rows of x, x[r * ldx ..] for r < 4, into
+ *         out[r * ldo + i]; it prefetches no W row at or past n (may be NULL). */
+struct kn_gemv_impl {
+    void (*gemv)(float *out, const float *x, const float *w, int k, int i0, int i1);
+    void (*gemv2)(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k, int i0,
+                  int i1);
+    void (*gemv4)(float *out, int ldo, const float *x, int ldx, const float *w, int k, int n, int i0, int i1);
+};
+
+/* out (m, n) = x (m, k) W^T for f32 weights through the given kernels: the
+ * GEMV path for small m, the blocked GEMM otherwise, threaded as
+ * kn_matmul_f32.  For tests that drive a kernel set the CPU's ISA would not
+ * pick (matmul.c). */
+void kn_matmul_f32_with(const struct kn_gemm_impl *gemm, const struct kn_gemv_impl *gemv, float *out,
+                        const float *x, const struct kn_weights *w, int m);
+
+/* The AVX-512F kernels (matmul_avx512.c): only on CPUs with AVX-512F, AVX2
+ * and FMA.  The _simde copies are the same source compiled against SIMDe's
+ * portable intrinsics (tests/avx512_simde.c), linked only into tests. */
+extern const struct kn_gemm_impl kn_gemm_avx512_impl;
+extern const struct kn_gemv_impl kn_gemv_avx512_impl;
+extern const struct kn_gemm_impl kn_gemm_avx512_impl_simde;
+extern const struct kn_gemv_impl kn_gemv_avx512_impl_simde;
 
 /* c (MR, NR; row stride ldc) = (accumulate ? c : 0) + a^T b over kc, where a
  * is a packed x panel (kc, MR) and b a packed W panel (kc, NR), b 32-byte
