@@ -13,7 +13,9 @@
  *    the (KC, NC) W block (3 MiB per thread) lives in L3.
  *    Threads each take a rectangle of out (n split, or m when n is small) and
  *    run the whole blocked loop on it with their own packing buffers.
- * The MR x NR micro-kernel is AVX2+FMA (matmul_avx2.c) or portable C. */
+ * The MR x NR micro-kernel is AVX-512F (matmul_avx512.c: 12 x 32, KC 192),
+ * AVX2+FMA (matmul_avx2.c: 6 x 16) or portable C (6 x 16); each kernel set
+ * (struct kn_gemm_impl) names its tile and KC, and the driver follows it. */
 #include "kernels/matmul_int.h"
 
 #include <assert.h>
@@ -25,10 +27,13 @@
 #endif
 
 /* Blocking (chosen by measurement on a 2-core Zen 3: 32 KiB L1d and 512 KiB
- * L2 per core, 32 MiB L3).  MC is a multiple of MR, NC of NR. */
+ * L2 per core, 32 MiB L3; KC is the AVX2 and portable kernels' value, each
+ * kn_gemm_impl names its own).  MC is a multiple of every MR, NC of every NR. */
 #define KN_GEMM_KC 384
 #define KN_GEMM_MC 120
 #define KN_GEMM_NC 2048
+_Static_assert(KN_GEMM_MC % KN_GEMM_MR == 0 && KN_GEMM_MC % KN_GEMM_MR_MAX == 0, "MC: a multiple of every MR");
+_Static_assert(KN_GEMM_NC % KN_GEMM_NR == 0 && KN_GEMM_NC % KN_GEMM_NR_MAX == 0, "NC: a multiple of every NR");
 
 /* Below this m the GEMV path (no packing, W streamed once) is faster:
  * measured on 4096x4096 weights (the GEMV path wins to m = 32, since
@@ -121,16 +126,7 @@ static void kn_gemm_ukr_portable(int kc, const float *a, const float *b, float *
 
 /* ---- GEMV (small m) ----------------------------------------------------------------- */
 
-
-/* The GEMV kernels of one ISA; gemv2 and gemv4 (two and four rows of x at
- * once) may be NULL. */
-struct kn_gemv_impl {
-    void (*gemv)(float *out, const float *x, const float *w, int k, int i0, int i1);
-    void (*gemv2)(float *out0, float *out1, const float *x0, const float *x1, const float *w, int k, int i0,
-                  int i1);
-    void (*gemv4)(float *out, int ldo, const float *x, int ldx, const float *w, int k, int n, int i0, int i1);
-};
-
+/* The GEMV kernels of each ISA (struct kn_gemv_impl, matmul_int.h). */
 static const struct kn_gemv_impl kn_gemv_portable_impl = {.gemv = kn_gemv_portable};
 static const struct kn_gemv_impl kn_gemv_avx2_impl = {
     .gemv = kn_gemv_avx2, .gemv2 = kn_gemv2_avx2, .gemv4 = kn_gemv4_avx2};
@@ -202,60 +198,63 @@ static void kn_pack_x_portable(float *ap, const float *x, int k, int i0, int mc,
     }
 }
 
-/* The kernels of one ISA that the blocked GEMM calls. */
-struct kn_gemm_impl {
-    void (*ukr)(int kc, const float *a, const float *b, float *c, int ldc, int accumulate);
-    void (*pack_w)(float *bp, const float *w, int k, int j0, int nc, int p0, int kc);
-    void (*pack_x)(float *ap, const float *x, int k, int i0, int mc, int p0, int kc);
-};
-
+/* The GEMM kernels of each ISA (struct kn_gemm_impl, matmul_int.h). */
 static const struct kn_gemm_impl kn_gemm_portable = {
+    .mr = KN_GEMM_MR,
+    .nr = KN_GEMM_NR,
+    .kc = KN_GEMM_KC,
     .ukr = kn_gemm_ukr_portable,
     .pack_w = kn_pack_w_portable,
     .pack_x = kn_pack_x_portable,
 };
 
 static const struct kn_gemm_impl kn_gemm_avx2 = {
+    .mr = KN_GEMM_MR,
+    .nr = KN_GEMM_NR,
+    .kc = KN_GEMM_KC,
     .ukr = kn_gemm_ukr_avx2,
     .pack_w = kn_pack_w_avx2,
     .pack_x = kn_pack_x_avx2,
 };
 
-/* One micro-tile of out at c (row stride ldc): mr <= MR valid rows and
- * nr <= NR valid columns.  Full tiles go straight to the micro-kernel; edge
- * tiles through a scratch tile so nothing outside out is touched. */
+/* One micro-tile of out at c (row stride ldc): mr <= impl->mr valid rows
+ * and nr <= impl->nr valid columns.  Full tiles go straight to the
+ * micro-kernel; edge tiles through a scratch tile so nothing outside out is
+ * touched. */
 static void kn_gemm_tile(const struct kn_gemm_impl *impl, int kc, const float *a, const float *b, float *c,
                          int ldc, int mr, int nr, int accumulate)
 {
-    if (mr == KN_GEMM_MR && nr == KN_GEMM_NR) {
+    if (mr == impl->mr && nr == impl->nr) {
         impl->ukr(kc, a, b, c, ldc, accumulate);
         return;
     }
-    float t[KN_GEMM_MR * KN_GEMM_NR];
-    impl->ukr(kc, a, b, t, KN_GEMM_NR, 0);
+    float t[KN_GEMM_MR_MAX * KN_GEMM_NR_MAX];
+    impl->ukr(kc, a, b, t, impl->nr, 0);
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++)
-            c[(size_t)i * ldc + j] = (accumulate ? c[(size_t)i * ldc + j] : 0.0f) + t[i * KN_GEMM_NR + j];
+            c[(size_t)i * ldc + j] = (accumulate ? c[(size_t)i * ldc + j] : 0.0f) + t[i * impl->nr + j];
 }
 
 /* The blocked GEMM on the rectangle rows m0 .. m1-1, columns n0 .. n1-1 of
  * out (m, n) = x (m, k) W^T.  ap and bp are 64-byte aligned packing
- * buffers of at least MC*KC and KC*NC floats. */
+ * buffers of at least MC*kc and kc*NC floats (kc = impl->kc). */
 static void kn_gemm_block(const struct kn_gemm_impl *impl, float *out, const float *x, const float *w, int n,
                           int k, int m0, int m1, int n0, int n1, float *ap, float *bp)
 {
+    const int MR = impl->mr, NR = impl->nr, KC = impl->kc;
+
     for (int jc = n0; jc < n1; jc += KN_GEMM_NC) {
         int nc = n1 - jc < KN_GEMM_NC ? n1 - jc : KN_GEMM_NC;
-        for (int pc = 0; pc < k; pc += KN_GEMM_KC) {
-            int kc = k - pc < KN_GEMM_KC ? k - pc : KN_GEMM_KC;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = k - pc < KC ? k - pc : KC;
             impl->pack_w(bp, w, k, jc, nc, pc, kc);
             for (int ic = m0; ic < m1; ic += KN_GEMM_MC) {
                 int mc = m1 - ic < KN_GEMM_MC ? m1 - ic : KN_GEMM_MC;
                 impl->pack_x(ap, x, k, ic, mc, pc, kc);
-                for (int jr = 0; jr < nc; jr += KN_GEMM_NR) {
-                    int nr = nc - jr < KN_GEMM_NR ? nc - jr : KN_GEMM_NR;
-                    for (int ir = 0; ir < mc; ir += KN_GEMM_MR) {
-                        int mr = mc - ir < KN_GEMM_MR ? mc - ir : KN_GEMM_MR;
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int nr = nc - jr < NR ? nc - jr : NR;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
                         kn_gemm_tile(impl, kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc,
                                      out + (size_t)(ic + ir) * n + jc + jr, n, mr, nr, pc > 0);
                     }
@@ -287,15 +286,17 @@ static int kn_matmul_threads(int m, int n, int k)
     return nt > 1 ? nt : 1;
 }
 
-/* out (m, n) = x (m, k) W^T for f32 weights: GEMV for small m, blocked GEMM
- * otherwise.  Aborts only if the packing buffers cannot be allocated. */
-void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m)
+/* out (m, n) = x (m, k) W^T for f32 weights through the kernels GEMM and
+ * GEMV: GEMV for small m, blocked GEMM otherwise.  Aborts only if the packing
+ * buffers cannot be allocated. */
+void kn_matmul_f32_with(const struct kn_gemm_impl *impl, const struct kn_gemv_impl *gimpl, float *out,
+                        const float *x, const struct kn_weights *w, int m)
 {
     const float *wd = w->data;
     int n = w->n, k = w->k;
     int nt = kn_matmul_threads(m, n, k);
-    int avx2 = kn_get_isa() >= KN_ISA_AVX2;
 
+    assert(impl != NULL && gimpl != NULL && impl->mr <= KN_GEMM_MR_MAX && impl->nr <= KN_GEMM_NR_MAX);
     assert(w->dtype == KN_F32 && m >= 0 && n >= 0 && k >= 0);
     if (m == 0 || n == 0)
         return;
@@ -307,7 +308,6 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
     if (m < KN_GEMV_MAX_M) {
         /* Rows of W in chunks handed out as threads become free: a thread
          * slowed by another process on its core does less of the stream. */
-        const struct kn_gemv_impl *gimpl = avx2 ? &kn_gemv_avx2_impl : &kn_gemv_portable_impl;
         int chunk = kn_round_up(n / (8 * nt) > KN_GEMV_MIN_CHUNK ? n / (8 * nt) : KN_GEMV_MIN_CHUNK, 4);
         int nchunks = (n + chunk - 1) / chunk;
 #ifdef _OPENMP
@@ -322,8 +322,7 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
 
     /* Threads split n (each packs only its own rows of W) unless n is too
      * short to give every thread a few panels; then they split m. */
-    const struct kn_gemm_impl *impl = avx2 ? &kn_gemm_avx2 : &kn_gemm_portable;
-    int split_n = n >= nt * 4 * KN_GEMM_NR || n >= m;
+    int split_n = n >= nt * 4 * impl->nr || n >= m;
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : failed)
@@ -336,13 +335,13 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
 #endif
         int m0 = 0, m1 = m, n0 = 0, n1 = n;
         if (split_n)
-            kn_split(n, KN_GEMM_NR, t, tn, &n0, &n1);
+            kn_split(n, impl->nr, t, tn, &n0, &n1);
         else
-            kn_split(m, KN_GEMM_MR, t, tn, &m0, &m1);
+            kn_split(m, impl->mr, t, tn, &m0, &m1);
         if (m0 < m1 && n0 < n1) {
-            int kc = k < KN_GEMM_KC ? k : KN_GEMM_KC;
-            int mc = kn_round_up(m1 - m0 < KN_GEMM_MC ? m1 - m0 : KN_GEMM_MC, KN_GEMM_MR);
-            int nc = kn_round_up(n1 - n0 < KN_GEMM_NC ? n1 - n0 : KN_GEMM_NC, KN_GEMM_NR);
+            int kc = k < impl->kc ? k : impl->kc;
+            int mc = kn_round_up(m1 - m0 < KN_GEMM_MC ? m1 - m0 : KN_GEMM_MC, impl->mr);
+            int nc = kn_round_up(n1 - n0 < KN_GEMM_NC ? n1 - n0 : KN_GEMM_NC, impl->nr);
             void *ap = NULL, *bp = NULL;
             if (posix_memalign(&ap, 64, (size_t)mc * kc * sizeof(float)) != 0 ||
                 posix_memalign(&bp, 64, (size_t)nc * kc * sizeof(float)) != 0)
@@ -355,4 +354,23 @@ void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m
     }
     if (failed)
         abort(); /* out of memory for a few MiB of packing buffers */
+}
+
+/* out (m, n) = x (m, k) W^T for f32 weights with the kernels of the ISA in
+ * use (kn_get_isa). */
+void kn_matmul_f32(float *out, const float *x, const struct kn_weights *w, int m)
+{
+    switch (kn_get_isa()) {
+    case KN_ISA_AVX512:
+        kn_matmul_f32_with(&kn_gemm_avx512_impl, &kn_gemv_avx512_impl, out, x, w, m);
+        break;
+    case KN_ISA_AVX2:
+        kn_matmul_f32_with(&kn_gemm_avx2, &kn_gemv_avx2_impl, out, x, w, m);
+        break;
+    case KN_ISA_AUTO:
+    case KN_ISA_PORTABLE:
+    default:
+        kn_matmul_f32_with(&kn_gemm_portable, &kn_gemv_portable_impl, out, x, w, m);
+        break;
+    }
 }
