@@ -27,7 +27,7 @@ esac
 # --- Debian packages --------------------------------------------------------
 packages="build-essential autoconf automake libtool pkg-config make
  check libjansson-dev libfyaml-dev libxxhash-dev
- libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libopenblas-dev
+ libhiredis-dev libmicrohttpd-dev libcurl4-openssl-dev libopenblas-dev libsimde-dev
  gnuplot-nox redis-server python3 python3-venv
  prometheus
  chromium chromium-driver wrk"
