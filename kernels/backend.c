@@ -75,12 +75,16 @@ void kn_openmp_defaults(char **argv)
 /* -1 until first use: then the best the CPU has. */
 static _Atomic int kn_isa_current = -1;
 
-/* The best ISA this CPU supports, asked of the CPU once. */
+/* The best ISA this CPU supports, asked of the CPU once.  AVX-512 means F
+ * and BW (the Q8 GEMV's byte arithmetic, quant_avx512.c) besides AVX2 and
+ * FMA: every AVX-512 CPU since Skylake-SP has both; one with F alone (Xeon
+ * Phi) runs the AVX2 kernels. */
 static enum kn_isa kn_isa_detect(void)
 {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
         return KN_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return KN_ISA_AVX2;

@@ -1,35 +1,17 @@
-/* matmul_avx512.c -- the AVX-512F f32 kernels that matmul.c drives on CPUs
+/* matmul_avx512.c -- the AVX-512 f32 kernels that matmul.c drives on CPUs
  * that have them: the 12x32 GEMM micro-kernel, the packing of x and W panels
  * for it, and the GEMV kernels (one, two or four rows of x against a few rows
  * of W; the k tail of 1..15 floats through __mmask16 masked loads, so no
- * scalar loop).  Each function carries target("avx512f,avx2,fma"), so the
- * file needs no special compiler flags; callers make sure the CPU has them
- * (kn_get_isa).  Only AVX-512F instructions are used (no BW, DQ or VL), which
- * is what backend.c's detection asks for.
+ * scalar loop).  Only AVX-512F instructions (and AVX2 in the packing); the
+ * functions carry KN_AVX512's target attribute, so the file needs no special
+ * compiler flags; callers make sure the CPU has them (kn_get_isa).
  *
  * The same source compiles a second time against SIMDe (tests/avx512_simde.c
- * defines KN_AVX512_SIMDE): the _mm512_* intrinsics are then SIMDe's portable
- * versions, the target attributes go, and the two exported tables are named
- * with the suffix _simde (KN_AVX512_FN), so tests/check_avx512.c runs these
- * kernels on CPUs without AVX-512.  SIMDe 0.7.4 lacks _mm512_maskz_loadu_ps:
- * under SIMDe kn_maskz_loadu is written out lane by lane (as the instruction,
- * it reads no masked-off lane). */
+ * defines KN_AVX512_SIMDE; see avx512_int.h): the two exported tables are then
+ * named with the suffix _simde, and tests/check_avx512.c runs these kernels
+ * on CPUs without AVX-512. */
 #include "kernels/matmul_int.h"
-
-#if defined(KN_AVX512_SIMDE)
-#define SIMDE_ENABLE_NATIVE_ALIASES
-#include <simde/x86/avx512.h>
-#define KN_AVX512
-#define KN_AVX512_FN(name) name##_simde
-#define KN_AVX512_BUILD 1
-typedef simde__mmask16 kn_mask16; /* SIMDe 0.7.4 has no alias __mmask16 */
-#elif (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define KN_AVX512 __attribute__((target("avx512f,avx2,fma")))
-#define KN_AVX512_FN(name) name
-#define KN_AVX512_BUILD 1
-typedef __mmask16 kn_mask16;
-#endif
+#include "kernels/avx512_int.h"
 
 #ifdef KN_AVX512_BUILD
 
@@ -54,23 +36,6 @@ static inline kn_mask16 kn_mask_first(int r)
 {
     return (kn_mask16)((1u << r) - 1u);
 }
-
-/* Lanes of p whose bit is set in mask, zero elsewhere; masked-off lanes are
- * not read. */
-#if defined(KN_AVX512_SIMDE)
-static inline __m512 kn_maskz_loadu(kn_mask16 mask, const float *p)
-{
-    float t[16];
-    for (int l = 0; l < 16; l++)
-        t[l] = (mask >> l & 1u) ? p[l] : 0.0f;
-    return _mm512_loadu_ps(t);
-}
-#else
-static inline KN_AVX512 __m512 kn_maskz_loadu(kn_mask16 mask, const float *p)
-{
-    return _mm512_maskz_loadu_ps(mask, p);
-}
-#endif
 
 /* A value the compiler must keep in a register (so it does not fold the
  * load of an x row into each of its three FMAs).  A no-op under SIMDe. */
@@ -284,7 +249,7 @@ static inline KN_AVX512 float kn_dot_avx512(const float *w, const float *x, int 
     }
     if (j < k) {
         kn_mask16 t = kn_mask_first(k - j);
-        s1 = _mm512_fmadd_ps(kn_maskz_loadu(t, w + j), kn_maskz_loadu(t, x + j), s1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(t, w + j), _mm512_maskz_loadu_ps(t, x + j), s1);
     }
     return kn_hsum(_mm512_add_ps(s0, s1));
 }
@@ -327,11 +292,11 @@ static KN_AVX512 void kn_gemv_avx512(float *out, const float *x, const float *w,
         }
         if (j < k) {
             kn_mask16 t = kn_mask_first(k - j);
-            __m512 xb = kn_maskz_loadu(t, x + j);
-            s0b = _mm512_fmadd_ps(kn_maskz_loadu(t, w0 + j), xb, s0b);
-            s1b = _mm512_fmadd_ps(kn_maskz_loadu(t, w1 + j), xb, s1b);
-            s2b = _mm512_fmadd_ps(kn_maskz_loadu(t, w2 + j), xb, s2b);
-            s3b = _mm512_fmadd_ps(kn_maskz_loadu(t, w3 + j), xb, s3b);
+            __m512 xb = _mm512_maskz_loadu_ps(t, x + j);
+            s0b = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(t, w0 + j), xb, s0b);
+            s1b = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(t, w1 + j), xb, s1b);
+            s2b = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(t, w2 + j), xb, s2b);
+            s3b = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(t, w3 + j), xb, s3b);
         }
         out[i] = kn_hsum(_mm512_add_ps(s0a, s0b));
         out[i + 1] = kn_hsum(_mm512_add_ps(s1a, s1b));
@@ -370,12 +335,12 @@ static KN_AVX512 void kn_gemv2_avx512(float *out0, float *out1, const float *x0,
                 v3 = _mm512_loadu_ps(wr[3] + j);
             } else {
                 kn_mask16 t = kn_mask_first(k - j);
-                xa = kn_maskz_loadu(t, x0 + j);
-                xb = kn_maskz_loadu(t, x1 + j);
-                v0 = kn_maskz_loadu(t, wr[0] + j);
-                v1 = kn_maskz_loadu(t, wr[1] + j);
-                v2 = kn_maskz_loadu(t, wr[2] + j);
-                v3 = kn_maskz_loadu(t, wr[3] + j);
+                xa = _mm512_maskz_loadu_ps(t, x0 + j);
+                xb = _mm512_maskz_loadu_ps(t, x1 + j);
+                v0 = _mm512_maskz_loadu_ps(t, wr[0] + j);
+                v1 = _mm512_maskz_loadu_ps(t, wr[1] + j);
+                v2 = _mm512_maskz_loadu_ps(t, wr[2] + j);
+                v3 = _mm512_maskz_loadu_ps(t, wr[3] + j);
             }
             a0 = _mm512_fmadd_ps(v0, xa, a0);
             b0 = _mm512_fmadd_ps(v0, xb, b0);
@@ -445,13 +410,13 @@ static KN_AVX512 void kn_gemv4_avx512(float *out, int ldo, const float *x, int l
                 }
             } else {
                 kn_mask16 t = kn_mask_first(k - j);
-                a0 = kn_maskz_loadu(t, w0 + j);
-                a1 = kn_maskz_loadu(t, w1 + j);
-                a2 = kn_maskz_loadu(t, w2 + j);
-                b0 = kn_maskz_loadu(t, x0 + j);
-                b1 = kn_maskz_loadu(t, x1 + j);
-                b2 = kn_maskz_loadu(t, x2 + j);
-                b3 = kn_maskz_loadu(t, x3 + j);
+                a0 = _mm512_maskz_loadu_ps(t, w0 + j);
+                a1 = _mm512_maskz_loadu_ps(t, w1 + j);
+                a2 = _mm512_maskz_loadu_ps(t, w2 + j);
+                b0 = _mm512_maskz_loadu_ps(t, x0 + j);
+                b1 = _mm512_maskz_loadu_ps(t, x1 + j);
+                b2 = _mm512_maskz_loadu_ps(t, x2 + j);
+                b3 = _mm512_maskz_loadu_ps(t, x3 + j);
             }
             c00 = _mm512_fmadd_ps(a0, b0, c00);
             c01 = _mm512_fmadd_ps(a1, b0, c01);

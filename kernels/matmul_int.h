@@ -115,4 +115,31 @@ void kn_gemv2_avx2(float *out0, float *out1, const float *x0, const float *x1, c
  * out[r * ldo + i]; W has N rows (it prefetches no further).  AVX2 only. */
 void kn_gemv4_avx2(float *out, int ldo, const float *x, int ldx, const float *w, int k, int n, int i0, int i1);
 
+/* ---- Q8 GEMV (quant.c; the AVX-512 version in quant_avx512.c) ---------------- */
+
+/* Where the GEMV finds a weight row's int8 and scales: the quants of
+ * 8-group block b of row i at q + i*row + b*blk, its 8 scales at
+ * s + i*row + b*blk (bytes; the ng % 8 scales of a last, partial block
+ * likewise).  Separate arrays (data, scales) and the kn_pack_q8 layout are
+ * both of this form. */
+struct kn_q8_layout {
+    const int8_t *q;
+    const char *s;
+    size_t q_row, s_row; /* bytes between rows */
+    size_t q_blk, s_blk; /* bytes between 8-group blocks */
+};
+
+/* The layout of W (KN_Q8): kn_pack_q8's when W has one, else data and scales. */
+struct kn_q8_layout kn_q8_layout_of(const struct kn_weights *w);
+
+/* The Q8 GEMV over weight rows i0 .. i1-1 of layout L (k, group 32 or 64):
+ * out[i] = xq (k) . row i, with xa = |xq| as uint8 and xs the k/group scales
+ * of x; the same arithmetic as quant.c's AVX2 kernel, so the same bits.
+ * Only on CPUs with AVX-512F and AVX-512BW; the _simde copy (tests only) on
+ * any CPU. */
+typedef void kn_q8_gemv_chunk_fn(float *out, const int8_t *xq, const uint8_t *xa, const float *xs,
+                                 const struct kn_q8_layout *L, int k, int group, int i0, int i1);
+kn_q8_gemv_chunk_fn kn_q8_gemv_chunk_avx512;
+kn_q8_gemv_chunk_fn kn_q8_gemv_chunk_avx512_simde;
+
 #endif

@@ -386,20 +386,9 @@ kn_q8_group_dot_avx2(const int8_t *xq, const uint8_t *xa, const int8_t *wq, cons
     return dot;
 }
 
-/* Where the GEMV finds a weight row's int8 and scales: the quants of
- * 8-group block b of row i at q + i*row + b*blk, its 8 scales at
- * s + i*row + b*blk (bytes; the ng % 8 scales of a last, partial block
- * likewise).  Separate arrays (data, scales) and the kn_pack_q8 layout are
- * both of this form. */
-struct kn_q8_layout {
-    const int8_t *q;
-    const char *s;
-    size_t q_row, s_row; /* bytes between rows */
-    size_t q_blk, s_blk; /* bytes between 8-group blocks */
-};
-
-/* The layout of W: packed when kn_pack_q8 made it, else data and scales. */
-static struct kn_q8_layout kn_q8_layout_of(const struct kn_weights *w)
+/* The layout of W (struct kn_q8_layout, matmul_int.h): packed when
+ * kn_pack_q8 made it, else data and scales. */
+struct kn_q8_layout kn_q8_layout_of(const struct kn_weights *w)
 {
     const size_t ng = (size_t)(w->k / w->group), blk = 8 * (size_t)w->group + 8 * sizeof(float);
     if (w->packed != NULL)
@@ -564,6 +553,9 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
     const int n = w->n, k = w->k, group = w->group, ng = k / group;
     const size_t row_bytes = (size_t)k * (m == 1 ? 2 : 1) + (size_t)ng * sizeof(float);
     const int avx2 = kn_use_avx2();
+    /* the GEMV: AVX-512BW where the CPU has it (quant_avx512.c), same bits */
+    kn_q8_gemv_chunk_fn *const gemv_chunk =
+        kn_get_isa() == KN_ISA_AVX512 ? kn_q8_gemv_chunk_avx512 : kn_q8_gemv_chunk_avx2;
     const int nthreads = kn_matmul_threads((size_t)n * k);
     const int nr = m == 1 ? KN_GEMV_N : KN_TILE_N;
     const int ntiles = (n + nr - 1) / nr;
@@ -616,7 +608,7 @@ void kn_matmul_q8(float *out, const float *x, const struct kn_weights *w, int m)
 #pragma omp for schedule(dynamic, 1)
                 for (int c = 0; c < nchunks; c++) {
                     int i0 = c * KN_Q8_GEMV_CHUNK, i1 = i0 + KN_Q8_GEMV_CHUNK < n ? i0 + KN_Q8_GEMV_CHUNK : n;
-                    kn_q8_gemv_chunk_avx2(o, xq, xa, xs, &layout, k, group, i0, i1);
+                    gemv_chunk(o, xq, xa, xs, &layout, k, group, i0, i1);
                 }
             } else {
 #pragma omp for schedule(static)

@@ -1,9 +1,11 @@
-/* check_avx512.c -- unit tests of the AVX-512 f32 kernels (kernels/
- * matmul_avx512.c) on any CPU: the same source compiled against SIMDe's
- * portable intrinsics (tests/avx512_simde.c) is run piece by piece -- the
- * 12x32 micro-kernel, the W and x packing, the GEMV kernels with every k
- * tail of 1..15 -- and through the blocked GEMM / GEMV driver
- * (kn_matmul_f32_with), against a float64 reference on awkward sizes.  On a
+/* check_avx512.c -- unit tests of the AVX-512 kernels (kernels/
+ * matmul_avx512.c, quant_avx512.c) on any CPU: the same sources compiled
+ * against SIMDe's portable intrinsics (tests/avx512_simde.c) are run piece by
+ * piece -- the 12x32 micro-kernel, the W and x packing, the f32 GEMV kernels
+ * with every k tail of 1..15, the Q8 GEMV on every partial 8-group block --
+ * and through the blocked GEMM / GEMV driver (kn_matmul_f32_with), against a
+ * float64 reference on awkward sizes; the Q8 GEMV also bit for bit against
+ * the AVX2 kernel.  On a
  * CPU with AVX-512F the native copy runs through the same checks, and
  * through kn_matmul with kn_set_isa(KN_ISA_AVX512).  Without SIMDe it skips
  * (exit 77).
@@ -70,14 +72,16 @@ struct copy {
     const char *name;
     const struct kn_gemm_impl *gemm;
     const struct kn_gemv_impl *gemv;
+    kn_q8_gemv_chunk_fn *q8_gemv_chunk;
 };
 
 static int copies_available(struct copy *c)
 {
     int n = 0;
-    c[n++] = (struct copy){"simde", &kn_gemm_avx512_impl_simde, &kn_gemv_avx512_impl_simde};
+    c[n++] = (struct copy){"simde", &kn_gemm_avx512_impl_simde, &kn_gemv_avx512_impl_simde,
+                           kn_q8_gemv_chunk_avx512_simde};
     if (kn_set_isa(KN_ISA_AVX512) == KN_ISA_AVX512)
-        c[n++] = (struct copy){"native", &kn_gemm_avx512_impl, &kn_gemv_avx512_impl};
+        c[n++] = (struct copy){"native", &kn_gemm_avx512_impl, &kn_gemv_avx512_impl, kn_q8_gemv_chunk_avx512};
     kn_set_isa(KN_ISA_AUTO);
     return n;
 }
@@ -405,6 +409,133 @@ START_TEST(test_native_dispatch)
 }
 END_TEST
 
+/* ---- Q8 GEMV ------------------------------------------------------------------------ */
+
+/* The Q8 GEMV of every copy on W (n, k) quantised with GROUP, rows i0 ..
+ * i1-1, separate arrays and (packed) kn_pack_q8's layout: against float64
+ * of the same quantised values (1e-5), and bit for bit against kn_matmul's
+ * m = 1 on the AVX2 path when the CPU has AVX2 (the same arithmetic after
+ * the exact int32 group sums).  Every array is allocated to its exact
+ * length, so under ASan a read past a row's last group fails. */
+static void check_q8_gemv(const struct copy *cp, int n, int k, int group, int packed, int i0, int i1)
+{
+    const int ng = k / group;
+    float *wf = rand_array((size_t)n * k), *x = rand_array((size_t)k);
+    int8_t *wq = malloc((size_t)n * k), *xq = malloc((size_t)k);
+    uint8_t *xa = malloc((size_t)k);
+    float *ws = malloc((size_t)n * ng * sizeof *ws), *xs = malloc((size_t)ng * sizeof *xs);
+    float *out = malloc((size_t)n * sizeof *out), *want = malloc((size_t)n * sizeof *want);
+    double *ref = malloc((size_t)n * sizeof *ref);
+    void *pack = NULL;
+
+    ck_assert(wq != NULL && xq != NULL && xa != NULL && ws != NULL && xs != NULL);
+    ck_assert(out != NULL && want != NULL && ref != NULL);
+    kn_quantize_q8(wq, ws, wf, (size_t)n * k, group);
+    kn_quantize_q8(xq, xs, x, (size_t)k, group);
+    for (int j = 0; j < k; j++)
+        xa[j] = (uint8_t)abs(xq[j]);
+    struct kn_weights w = {.dtype = KN_Q8, .n = n, .k = k, .group = group, .data = wq, .scales = ws};
+    if (packed) {
+        pack = malloc(kn_pack_q8_bytes(&w));
+        ck_assert_ptr_nonnull(pack);
+        kn_pack_q8(pack, &w);
+    }
+    for (int i = 0; i < n; i++) {
+        double s = 0.0;
+        for (int g = 0; g < ng; g++) {
+            long dot = 0;
+            for (int j = g * group; j < (g + 1) * group; j++)
+                dot += (long)xq[j] * wq[(size_t)i * k + j];
+            s += (double)dot * xs[g] * ws[(size_t)i * ng + g];
+        }
+        ref[i] = i >= i0 && i < i1 ? s : 0.0;
+    }
+
+    struct kn_q8_layout L = kn_q8_layout_of(&w);
+    for (int i = 0; i < n; i++)
+        out[i] = i >= i0 && i < i1 ? NAN : 0.0f;
+    cp->q8_gemv_chunk(out, xq, xa, xs, &L, k, group, i0, i1);
+    double e = norm_err(out, ref, (size_t)n);
+    ck_assert_msg(e < 1e-5, "%s q8 gemv n=%d k=%d group=%d packed=%d rows %d..%d: error %g", cp->name, n, k,
+                  group, packed, i0, i1, e);
+
+    if (kn_set_isa(KN_ISA_AVX2) == KN_ISA_AVX2) {
+        kn_matmul(want, x, &w, 1);
+        for (int i = i0; i < i1; i++)
+            ck_assert_msg(memcmp(&out[i], &want[i], sizeof out[i]) == 0,
+                          "%s q8 gemv n=%d k=%d group=%d packed=%d: row %d is %.9g, the AVX2 kernel's %.9g",
+                          cp->name, n, k, group, packed, i, (double)out[i], (double)want[i]);
+    }
+    kn_set_isa(KN_ISA_AUTO);
+    free(wf);
+    free(x);
+    free(wq);
+    free(xq);
+    free(xa);
+    free(ws);
+    free(xs);
+    free(out);
+    free(want);
+    free(ref);
+    free(pack);
+}
+
+/* Groups per row from 1 to 17 (full 8-group blocks, partial ones with an
+ * odd and an even count), and longer rows; row counts below, at and past
+ * the four-stream split, whole and from an offset. */
+START_TEST(test_q8_gemv)
+{
+    static const int ngs[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 24, 33, 128};
+    static const int ns[] = {1, 3, 4, 5, 7, 13, 130};
+    struct copy cp[2];
+    int ncp = copies_available(cp);
+
+    for (int c = 0; c < ncp; c++)
+        for (int group = 32; group <= 64; group *= 2)
+            for (int a = 0; a < (int)(sizeof ngs / sizeof ngs[0]); a++)
+                for (int b = 0; b < (int)(sizeof ns / sizeof ns[0]); b++) {
+                    int n = ns[b], k = ngs[a] * group;
+                    if (n == 130 && ngs[a] > 17)
+                        continue; /* keep the run short */
+                    for (int packed = 0; packed <= 1; packed++)
+                        check_q8_gemv(&cp[c], n, k, group, packed, 0, n);
+                    if (n > 4)
+                        check_q8_gemv(&cp[c], n, k, group, a & 1, 1, n - 1);
+                }
+}
+END_TEST
+
+/* On a CPU with AVX-512, kn_matmul's Q8 GEMV takes the AVX-512 kernel and
+ * gives the AVX2 kernel's bits. */
+START_TEST(test_q8_native_dispatch)
+{
+    if (kn_set_isa(KN_ISA_AVX512) != KN_ISA_AVX512) {
+        kn_set_isa(KN_ISA_AUTO);
+        return; /* main says so */
+    }
+    const int n = 300, k = 9 * 32;
+    float *wf = rand_array((size_t)n * k), *x = rand_array((size_t)k);
+    int8_t *wq = malloc((size_t)n * k);
+    float *ws = malloc((size_t)n * (k / 32) * sizeof *ws);
+    float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    ck_assert(wq != NULL && ws != NULL && a != NULL && b != NULL);
+    kn_quantize_q8(wq, ws, wf, (size_t)n * k, 32);
+    struct kn_weights w = {.dtype = KN_Q8, .n = n, .k = k, .group = 32, .data = wq, .scales = ws};
+    kn_set_isa(KN_ISA_AVX512);
+    kn_matmul(a, x, &w, 1);
+    kn_set_isa(KN_ISA_AVX2);
+    kn_matmul(b, x, &w, 1);
+    kn_set_isa(KN_ISA_AUTO);
+    ck_assert_msg(memcmp(a, b, (size_t)n * sizeof *a) == 0, "AVX-512 and AVX2 Q8 GEMV differ");
+    free(wf);
+    free(x);
+    free(wq);
+    free(ws);
+    free(a);
+    free(b);
+}
+END_TEST
+
 /* ---- main -------------------------------------------------------------------------- */
 
 static Suite *suite_avx512(void)
@@ -423,6 +554,12 @@ static Suite *suite_avx512(void)
     tcase_add_loop_test(tc, test_driver, 0, N_DRV_M);
     tcase_add_test(tc, test_driver_blocks);
     tcase_add_test(tc, test_native_dispatch);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("q8");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_q8_gemv);
+    tcase_add_test(tc, test_q8_native_dispatch);
     suite_add_tcase(s, tc);
     return s;
 }

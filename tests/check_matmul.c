@@ -288,7 +288,7 @@ START_TEST(test_isa)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
+    int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     ck_assert_int_eq(best, has_avx512 ? KN_ISA_AVX512 : has_avx2 ? KN_ISA_AVX2 : KN_ISA_PORTABLE);
     ck_assert_int_eq(kn_set_isa(KN_ISA_AVX2), has_avx2 ? KN_ISA_AVX2 : KN_ISA_PORTABLE);
 #endif
