@@ -528,7 +528,8 @@ static void engine_step_describe(const struct engine *eng, int n, struct engine_
 
 /* The forward pass of the step's N slots failed with MSG: each of their
  * requests ends with ENGINE_FINISH_ERROR (and leaves the batch after the
- * step, its blocks freed, as any finished request). */
+ * step, its blocks freed, as any finished request).  Their final events go
+ * out from engine_main, after the failure is counted. */
 static void engine_fail_step(struct engine *eng, int n, const char *msg)
 {
     snprintf(eng->step_error, sizeof eng->step_error, "the forward pass failed: %s", msg);
@@ -539,7 +540,6 @@ static void engine_fail_step(struct engine *eng, int n, const char *msg)
         r->error = eng->step_error;
         r->error_code = ERR_SYSTEM;
         r->finish = ENGINE_FINISH_ERROR;
-        engine_finish_req(eng, r, ENGINE_FINISH_ERROR);
     }
 }
 
@@ -690,6 +690,13 @@ static void *engine_main(void *arg)
                 log_error("engine: broken: %s; %d request%s still held failed, new ones refused: restart the process",
                           eng->broken_why, n_broke, n_broke == 1 ? "" : "s");
             engine_finish_list(eng, broke);
+        }
+        if (failed) {
+            /* their final events go out only now, once the failure is
+             * counted (and the engine broken, if it was the last straw):
+             * whoever hears of it finds /healthz already telling */
+            engine_finish_list(eng, done);
+            done = NULL;
         }
         while (done != NULL) { /* their final events went out in the step */
             struct engine_req *r = done;
