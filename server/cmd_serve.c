@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cpus.h"
 #include "common/duration.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -32,7 +34,7 @@ enum serve_opt {
     O_HOST, O_PORT, O_HTTP_THREADS, O_CACHE, O_CACHE_TTL, O_CACHE_MAX_MB, O_REDIS, O_REDIS_TIMEOUT_MS,
     O_API_KEYS, O_RATE_RPM, O_RATE_TPM, O_MAX_BODY, O_MAX_PROMPT, O_MAX_TOKENS, O_DEFAULT_MAX_TOKENS,
     O_MAX_CONNECTIONS, O_REQUEST_TIMEOUT, O_IDLE_TIMEOUT, O_BODY_TIMEOUT, O_DRAIN_TIMEOUT, O_LOG_FORMAT,
-    O_NO_REQUEST_LOG, O_STEP_LOG, O_BACKEND,
+    O_NO_REQUEST_LOG, O_STEP_LOG, O_BACKEND, O_ENGINE_CPUS,
     O_HELP,
 };
 
@@ -50,7 +52,8 @@ static const struct serve_option {
     {"max-batch", O_MAX_BATCH, 1, "N", "sequences decoded together (default 16)"},
     {"max-queue", O_MAX_QUEUE, 1, "N", "requests waiting beyond the batch; more get 429 (default 64)"},
     {"kv-cache-mb", O_KV_CACHE_MB, 1, "MB", "KV-cache size (default: max-batch full contexts)"},
-    {"threads", O_THREADS, 1, "N", "kernel threads (default: all cores)"},
+    {"threads", O_THREADS, 1, "N", "kernel threads (default: all cores, or one per --engine-cpus CPU)"},
+    {"engine-cpus", O_ENGINE_CPUS, 1, "LIST", "pin the engine to these CPUs (e.g. 2-7) and the HTTP threads to the rest"},
     {"backend", O_BACKEND, 1, "NAME", "auto (default: cuda when a GPU is present, else cpu), cuda, cpu or ref"},
     {"host", O_HOST, 1, "ADDR", "IPv4 address to listen on (default 127.0.0.1)"},
     {"port", O_PORT, 1, "PORT", "port (default 8080; 0: any free port, printed)"},
@@ -82,6 +85,8 @@ static const struct serve_option {
 struct serve_conf {
     const char *model, *tokenizer, *cache_url, *redis_url, *api_keys, *step_log;
     int quantize_q8;
+    int pin_engine;         /* --engine-cpus given: engine_cpus holds them */
+    cpu_set_t engine_cpus;
     struct engine_opts eng;
     struct server_opts srv;
     double cache_ttl_s;
@@ -171,6 +176,11 @@ static int apply(struct serve_conf *c, int id, const char *name, const char *arg
         return 0;
     case O_NO_REQUEST_LOG: c->srv.log_requests = 0; return 0;
     case O_STEP_LOG: c->step_log = arg; return 0;
+    case O_ENGINE_CPUS:
+        if (cpus_parse(arg, &c->engine_cpus, e) != 0)
+            return err_prefix(e, "--engine-cpus");
+        c->pin_engine = 1;
+        return 0;
     case O_BACKEND:
         if (strcmp(arg, "auto") != 0 && strcmp(arg, "cpu") != 0 && strcmp(arg, "cuda") != 0 &&
             strcmp(arg, "ref") != 0)
@@ -212,6 +222,36 @@ static int apply(struct serve_conf *c, int id, const char *name, const char *arg
     case O_MAX_CONNECTIONS: c->srv.max_connections = (int)v; break;
     default: return err_set(e, ERR_INPUT, "--%s: not handled", name);
     }
+    return 0;
+}
+
+/* --engine-cpus: the engine thread (and so its OpenMP team) on those CPUs,
+ * every other thread on the rest of this process's CPUs.  Called on the
+ * main thread before the HTTP server starts: libmicrohttpd's pool inherits
+ * its mask.  Kernel threads default to one per engine CPU. */
+static int serve_pin(struct serve_conf *c, struct err *e)
+{
+    cpu_set_t allowed, rest;
+    int rc;
+
+    if (cpus_allowed(&allowed) == 0)
+        return err_set(e, ERR_SYSTEM, "--engine-cpus: cannot read the CPUs this process may use");
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &c->engine_cpus) && !CPU_ISSET(cpu, &allowed))
+            return err_set(e, ERR_INPUT, "--engine-cpus: CPU %d is not one this process may use (it has %d)", cpu,
+                           CPU_COUNT(&allowed));
+    c->eng.cpus = &c->engine_cpus;
+    if (c->eng.threads == 0)
+        c->eng.threads = CPU_COUNT(&c->engine_cpus);
+    CPU_XOR(&rest, &allowed, &c->engine_cpus); /* engine_cpus is within allowed */
+    if (CPU_COUNT(&rest) == 0) {
+        log_warn("serve: --engine-cpus leaves no CPU for the HTTP threads: they share the engine's");
+        return 0;
+    }
+    if ((rc = pthread_setaffinity_np(pthread_self(), sizeof rest, &rest)) != 0)
+        return err_set(e, ERR_SYSTEM, "--engine-cpus: cannot move the HTTP threads off them: %s", strerror(rc));
+    log_info("serve: the engine on %d CPU%s, the HTTP threads on the other %d", CPU_COUNT(&c->engine_cpus),
+             CPU_COUNT(&c->engine_cpus) == 1 ? "" : "s", CPU_COUNT(&rest));
     return 0;
 }
 
@@ -374,6 +414,8 @@ static int serve_exec(int argc, char **argv)
         }
     }
 
+    if (c.pin_engine && serve_pin(&c, &e) != 0)
+        goto fail;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);

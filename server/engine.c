@@ -806,11 +806,23 @@ struct engine *engine_create(struct model *m, const struct engine_opts *opts, st
     eng->st.max_queue = o.max_queue;
     if (o.threads > 0)
         kn_set_threads(o.threads);
-    if (pthread_create(&eng->thread, NULL, engine_main, eng) != 0) {
+    pthread_attr_t attr;
+    int rc;
+    if (pthread_attr_init(&attr) != 0) {
         err_set(e, ERR_SYSTEM, "engine: cannot start its thread");
         goto err;
     }
+    rc = o.cpus != NULL ? pthread_attr_setaffinity_np(&attr, sizeof *o.cpus, o.cpus) : 0;
+    if (rc == 0)
+        rc = pthread_create(&eng->thread, &attr, engine_main, eng);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        err_set(e, ERR_SYSTEM, "engine: cannot start its thread%s: %s", o.cpus != NULL ? " on its CPUs" : "",
+                strerror(rc));
+        goto err;
+    }
     eng->thread_started = 1;
+    pthread_setname_np(eng->thread, "engine"); /* for top -H, ps -L and /proc; best effort */
     log_debug("engine: backend %s, %d KV blocks of %d tokens (%.1f MiB), batch %d, queue %d, prefill chunk %d",
               be->name, n_blocks, o.kv_block_tokens, (double)n_blocks * block_bytes / (1 << 20), o.max_batch,
               o.max_queue, o.prefill_chunk);

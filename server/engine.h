@@ -18,6 +18,7 @@
 #ifndef LLM_ENGINE_H
 #define LLM_ENGINE_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,8 @@ struct engine_opts {
     size_t kv_cache_bytes;  /* KV-cache size (default: enough for max_batch full contexts) */
     int prefill_chunk;      /* prompt tokens prefilled per step per sequence (default 256) */
     int threads;            /* kernel threads (0: all cores) */
+    const cpu_set_t *cpus;  /* the CPUs the engine thread, and so its OpenMP team, runs on
+                               (NULL: those of the thread calling engine_create) */
     const char *backend;    /* backend name: "cpu", "ref", "cuda" or "auto" (forward.h's
                                forward_backend; NULL: "cpu") */
     engine_step_fn on_step; /* called on the engine thread after every step (NULL: none); it

@@ -339,9 +339,36 @@ check "--body-timeout 1s: a dribbled body is cut after $(cat "$tmp/dribble") s" 
 check "llmserve_rejected_total{reason=\"slow_body\"} counts it" \
     [ "$(metric $O 'llmserve_rejected_total{reason="slow_body"}')" = 1 ]
 
+# --- --engine-cpus: the engine thread on the CPUs given, the HTTP threads on the rest ---------------
+st=0
+"$llmserve" serve --model "$model_fast" --engine-cpus 0,2-1 >/dev/null 2>"$tmp/pin_bad.err" || st=$?
+check "--engine-cpus 0,2-1: exit 2 naming the range ($st)" sh -c "[ $st = 2 ] &&
+    grep -q \"engine-cpus: '2-1' in '0,2-1': the range runs backwards\" $tmp/pin_bad.err"
+st=0
+LLMSERVE_ENGINE_CPUS=100000 "$llmserve" serve --model "$model_fast" >/dev/null 2>"$tmp/pin_bad.err" || st=$?
+check "LLMSERVE_ENGINE_CPUS=100000: exit 2 ($st)" sh -c "[ $st = 2 ] && grep -q LLMSERVE_ENGINE_CPUS $tmp/pin_bad.err"
+ncpu=$(getconf _NPROCESSORS_ONLN)
+servers="a k q o"
+if [ "$ncpu" -ge 2 ] && [ -d /proc/self/task ]; then
+    last=$((ncpu - 1))
+    start_server p --model "$model_fast" --engine-cpus "$last" --cache off || not_ok "pinned server starts"
+    servers="$servers p"
+    st=$(post "$p_port" /v1/completions '{"prompt":"Once","max_tokens":8}')
+    check "pinned server answers ($st)" [ "$st" = 200 ]
+    for t in /proc/$p_pid/task/*; do
+        echo "$(cat "$t/comm") $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status")"
+    done >"$tmp/pin_threads"
+    check "the HTTP workers are off CPU $last" sh -c "grep -q '^MHD-worker ' $tmp/pin_threads &&
+        ! grep '^MHD-worker ' $tmp/pin_threads | grep -q '[ ,-]$last\$\|^MHD-worker $last'"
+    check "the engine thread on CPU $last alone" grep -qx "engine $last" "$tmp/pin_threads"
+    check "the log says where each runs" grep -q "the engine on 1 CPU, the HTTP threads on the other" "$tmp/p.err"
+else
+    echo "# --engine-cpus placement not checked: one CPU, or no /proc"
+fi
+
 # every server above exits 0 on SIGTERM: under ASan that also says no request
 # path (errors, hostile bodies, cancelled streams) leaked
-for name in a k q o; do
+for name in $servers; do
     eval "spid=\$${name}_pid"
     kill -TERM "$spid" 2>/dev/null
     wait "$spid"
