@@ -25,7 +25,8 @@
 # a 5M-parameter synthetic Llama with a 1024-token context), FIDELITY_THREADS
 # (kernel threads for server and profile, default 1), FIDELITY_PIN (1: pin
 # llmload to CPU 0 and the server and profile to the last CPU; 0: no), FIDELITY_REQUESTS
-# (requests per load level, default 300), FIDELITY_LEVELS (default
+# (requests per load level, default 300), FIDELITY_CALIB_REQUESTS (requests per
+# calibration replay, default 200), FIDELITY_LEVELS (default
 # "0.5 0.8 0.95"), FIDELITY_NICE (the niceness of the measured processes
 # when run as root, default -15; 0 leaves it), LLMSCALE_SHARED (for tokenizer.bin, default ../shared).
 set -eu
@@ -35,6 +36,7 @@ out=${FIDELITY_OUT:-out/fidelity}
 model=${FIDELITY_MODEL:-synthetic:dim=256,layers=6,heads=4,kv_heads=4,hidden=768,vocab=512,seq=1024}
 threads=${FIDELITY_THREADS:-1}
 nreq=${FIDELITY_REQUESTS:-300}
+ncal=${FIDELITY_CALIB_REQUESTS:-200}
 levels=${FIDELITY_LEVELS:-0.5 0.8 0.95}
 shared=${LLMSCALE_SHARED:-../shared}
 tokenizer=$shared/models/tokenizer.bin
@@ -54,14 +56,16 @@ fi
 # and its engine share the cores, and the engine's steps slow by whatever
 # the others take from its core -- by tens of percent on 2 cores, varying
 # with the load (the steps in steps.csv show it).  With FIDELITY_PIN=1 (the
-# default when taskset exists and there are at least 2 CPUs) llmload runs on
-# CPU 0 and the server and the profile on the last CPU, as a client on
-# another machine would.
-pin_srv="" pin_load=""
+# default when taskset exists and there are at least 2 CPUs) the engine
+# alone runs on the last CPU (`llmserve --engine-cpus`), as the profile
+# does, and llmload and the server's HTTP threads on the others, as a
+# client on another machine and a node's spare cores would.
+pin_srv="" pin_load="" pin_engine=""
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 if [ "${FIDELITY_PIN:-1}" = 1 ] && [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
     pin_srv="taskset -c $((ncpu - 1))"
-    pin_load="taskset -c 0"
+    pin_load="taskset -c 0-$((ncpu - 2))"
+    pin_engine="--engine-cpus $((ncpu - 1))"
 fi
 prio_srv="$prio $pin_srv"
 prio_load="$prio $pin_load"
@@ -86,7 +90,7 @@ echo "fidelity: generating the trace"
     --seed 7 -o "$out/trace.csv" 2>/dev/null
 
 echo "fidelity: starting llmserve"
-$prio_srv "$build/llmserve" serve --model "$model" --tokenizer "$tokenizer" --chat-template raw --threads "$threads" \
+$prio "$build/llmserve" serve --model "$model" --tokenizer "$tokenizer" --chat-template raw --threads "$threads" $pin_engine \
     --max-batch "$max_batch" --max-queue 100000 --max-connections 4096 --cache off --port 0 \
     --no-request-log --step-log "$out/steps.csv" >"$out/server.out" 2>"$out/server.err" &
 server_pid=$!
@@ -148,7 +152,7 @@ EOF
 # `llmbench profile` times the engine's step (forward pass and sampling) in a
 # quiet loop; in the server the same step shares the machine with the HTTP
 # threads and the client.  The calibration measures that: a different trace
-# (another seed) is replayed at the level's rate (200 requests), the steps the
+# (another seed) is replayed at the level's rate ($ncal requests), the steps the
 # server logs meanwhile (--step-log) are held against the profile's
 # predictions, and `llmbench calibrate` scales the profile by the measured
 # factors (per decode batch, and prefill).  The validated trace is never
@@ -156,7 +160,7 @@ EOF
 # minute (the step factors of one calibration against those of the level's
 # own steps, seen afterwards), so the calibration brackets the measured
 # replay: one trace just before it, another just after.
-# calib_replay DIR RATE TRACE STEPS: replay 200 requests of TRACE, the
+# calib_replay DIR RATE TRACE STEPS: replay $ncal requests of TRACE, the
 # server's steps meanwhile into STEPS (with the header), less those of the
 # first 4 and the last 2 seconds: while a replay fills the server up and
 # drains it, its steps run faster for their batch than in the steady state
@@ -164,7 +168,7 @@ EOF
 # -24% calibrated on whole replays, -2% on their steady middles).
 calib_replay() {
     n0=$(wc -l <"$out/steps.csv")
-    $prio_load "$build/llmload" --url "$url" --trace "$3" --time-scale "$2" --max-requests 200 \
+    $prio_load "$build/llmload" --url "$url" --trace "$3" --time-scale "$2" --max-requests "$ncal" \
         --stream -o "$4.json" -q 2>"$4.err"
     n1=$(wc -l <"$out/steps.csv")
     sed -n "1p;$((n0 + 1)),${n1}p" "$out/steps.csv" | awk -F, '
@@ -174,7 +178,7 @@ calib_replay() {
 }
 profile_here() {
     $prio_srv "$build/llmbench" profile --model "$model" --threads "$threads" --max-batch "$max_batch" \
-        --max-prefill 512 --repeat 7 -o "$1/profile.json" >"$1/profile.log" 2>&1
+        --max-prefill 512 --repeat 21 -o "$1/profile.json" >"$1/profile.log" 2>&1
     calib_replay "$1" "$2" "$out/calib-trace.csv" "$1/calib-steps.csv"
 }
 calibrate_after() {
@@ -184,11 +188,11 @@ calibrate_after() {
         -o "$1/profile-calibrated.json" >"$1/calibrate.txt"
     factors=$(sed -n 's/^factors: //p' "$1/calibrate.txt")
 }
-"$build/llmsim" trace gen "{kind: poisson, rate: 1, duration: 300s,
+"$build/llmsim" trace gen "{kind: poisson, rate: 1, duration: $((ncal * 3 / 2))s,
     prompt_tokens: {kind: lognormal, median: 96, sigma: 0.6, min: 16, max: 512},
     output_tokens: {kind: lognormal, median: 48, sigma: 0.5, min: 8, max: 256}}" \
     --seed 8 -o "$out/calib-trace.csv" 2>/dev/null
-"$build/llmsim" trace gen "{kind: poisson, rate: 1, duration: 300s,
+"$build/llmsim" trace gen "{kind: poisson, rate: 1, duration: $((ncal * 3 / 2))s,
     prompt_tokens: {kind: lognormal, median: 96, sigma: 0.6, min: 16, max: 512},
     output_tokens: {kind: lognormal, median: 48, sigma: 0.5, min: 8, max: 256}}" \
     --seed 9 -o "$out/calib-trace-after.csv" 2>/dev/null
