@@ -120,8 +120,11 @@ static void serve_usage(FILE *f)
     for (i = 0; i < N_SERVE_OPTIONS; i++) {
         snprintf(lhs, sizeof(lhs), "--%s%s%s", serve_options[i].name, serve_options[i].arg ? " " : "",
                  serve_options[i].arg ? serve_options[i].arg : "");
+        fprintf(f, "  %-26s %s\n", lhs, serve_options[i].help);
+        if (serve_options[i].id == O_HELP) /* serve_parse reads no LLMSERVE_HELP */
+            continue;
         env_name(serve_options[i].name, env, sizeof(env));
-        fprintf(f, "  %-26s %s\n  %-26s   [%s]\n", lhs, serve_options[i].help, "", env);
+        fprintf(f, "  %-26s   [%s]\n", "", env);
     }
     fprintf(f, "\nDurations take units: 250ms, 30s, 5m, 1h.\n");
 }
