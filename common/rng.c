@@ -1,6 +1,7 @@
 /* rng.c -- see rng.h. */
 #include "common/rng.h"
 
+#include <assert.h>
 #include <math.h>
 
 static inline uint64_t rng_rotl(uint64_t x, int k)
@@ -59,6 +60,7 @@ void rng_init(struct rng *r, uint64_t seed, uint64_t stream)
     uint64_t x = seed;
     uint64_t k;
 
+    assert(stream < RNG_STREAM_MAX);
     r->s[0] = rng_splitmix64(&x);
     r->s[1] = rng_splitmix64(&x);
     r->s[2] = rng_splitmix64(&x);

@@ -26,9 +26,13 @@ enum rng_stream {
     RNG_STREAM_IDENTITY = 7,
     RNG_STREAM_CACHE = 8,
     RNG_STREAM_REGION = 9, /* the client region of each request */
+    RNG_STREAM_TUNE = 10,  /* llmsim tune: which candidates successive halving samples */
     RNG_STREAM_USER = 16, /* first id free for other parts */
 };
 
+/* Stream ids are small: the stream is reached by STREAM jumps of 256 draws
+ * each, so rng_init costs O(STREAM) (asserted below RNG_STREAM_MAX). */
+#define RNG_STREAM_MAX 65536
 void rng_init(struct rng *r, uint64_t seed, uint64_t stream);
 
 uint64_t rng_u64(struct rng *r);

@@ -263,7 +263,7 @@ static long *tune_sample(const struct tune_ctx *ctx, long n)
             c[i] = i;
         return c;
     }
-    rng_init(&rng, ctx->base_seed, 0x74756e65ULL); /* "tune" */
+    rng_init(&rng, ctx->base_seed, RNG_STREAM_TUNE);
     while (have < n) {
         long w = 0;
         for (i = have; i < n; i++)

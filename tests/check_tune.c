@@ -302,6 +302,35 @@ START_TEST(test_halving_finds_grid_optimum)
 }
 END_TEST
 
+/* A budget below the grid makes halving sample its candidates (the path that
+ * once seeded its generator on stream 0x74756e65, 1.9e9 jumps: minutes of
+ * work before the first simulation).  It must finish, start from fewer
+ * candidates than the grid's 9, and draw the same ones every run. */
+START_TEST(test_halving_samples_under_a_small_budget)
+{
+    char a[512], b[512], path[600], *trials, *line, *nl;
+    char *sets[] = {"tune.method=halving", "tune.budget=14"};
+    struct err e = {0};
+    int rung0 = 0;
+
+    snprintf(a, sizeof(a), "%s/sample-a", tmpdir);
+    snprintf(b, sizeof(b), "%s/sample-b", tmpdir);
+    ck_assert_msg(run_tune(a, sets, 2, 1, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(run_tune(b, sets, 2, 2, 0, 0, &e) == 0, "%s", e.msg);
+    assert_same_file(a, b, "trials.csv");
+    snprintf(path, sizeof(path), "%s/trials.csv", a);
+    trials = slurp(path, NULL);
+    ck_assert_ptr_nonnull(trials);
+    for (line = trials; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        *nl = '\0';
+        if (strstr(line, ",0.037037,") != NULL) /* fidelity 1/27: the first of 4 rungs */
+            rung0++;
+    }
+    ck_assert_msg(rung0 >= 3 && rung0 < 9, "%d candidates on the first rung:\n%s", rung0, trials);
+    free(trials);
+}
+END_TEST
+
 START_TEST(test_threads_do_not_change_results)
 {
     char one[512], three[512];
@@ -477,6 +506,7 @@ static Suite *tune_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_halving_finds_grid_optimum);
+    tcase_add_test(tc, test_halving_samples_under_a_small_budget);
     tcase_add_test(tc, test_threads_do_not_change_results);
     tcase_add_test(tc, test_shards_merge_to_one_run);
     tcase_add_test(tc, test_trace_read_once);
