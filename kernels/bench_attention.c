@@ -27,6 +27,7 @@
 
 #define ATT_ERR_SAMPLES 16
 #define ATT_MAX_CONTEXT (1L << 20)
+#define ATT_MAX_ROUNDS 100
 
 struct att_opts {
     const char *backend;
@@ -35,6 +36,7 @@ struct att_opts {
     struct kn_attn_shape shape;
     int threads;
     int repeat;
+    int rounds; /* roofline and kernel measured back to back this many times */
     const char *json_file;
     const char *roofline_file;
 };
@@ -201,7 +203,13 @@ static double att_error(const struct att_data *d, const struct kn_attn_shape *s,
 }
 
 /* Time the backend and the reference on one mode and add a row and a JSON
- * entry. */
+ * entry.  The backend is timed in o->rounds rounds; unless the roofline
+ * comes from a file, each round first measures it again (one streaming
+ * read, one FMA loop), so that the fraction of each round compares the
+ * kernel with the machine as it was that second: on a shared machine whose
+ * bandwidth drifts, a roofline measured once at start and a kernel timed
+ * later disagree by the drift.  Printed: the median over rounds of the time
+ * and of the fraction. */
 static int att_run_mode(const struct att_opts *o, int decode, const struct bench_roofline *roof,
                         struct bench_table *table, json_t *results, struct err *e)
 {
@@ -211,7 +219,10 @@ static int att_run_mode(const struct att_opts *o, int decode, const struct bench
     struct att_data d;
     struct att_run run = {.s = s}, rrun = {.s = s};
     struct bench_timing t, tr;
-    double kv_bytes, bytes, flops, gflops, gbs, frac, err_rel;
+    double kv_bytes, bytes, flops, gflops, gbs, frac, err_rel, bw;
+    double time_r[ATT_MAX_ROUNDS], frac_r[ATT_MAX_ROUNDS], bw_r[ATT_MAX_ROUNDS];
+    size_t roof_bytes = 4 * bench_llc_bytes() * (size_t)o->threads;
+    json_t *rounds_json;
     double hd = s->head_dim, nh = s->n_heads, nkv = s->n_kv_heads;
 
     if (att_data_build(s, ctx, decode ? 1 : ctx, &d, e) != 0)
@@ -233,7 +244,32 @@ static int att_run_mode(const struct att_opts *o, int decode, const struct bench
         rrun.prefill = ref->attention_prefill;
     }
     log_debug("attention %s %d: %d copies", decode ? "decode" : "prefill", ctx, d.copies);
-    t = bench_time(att_call, &run, o->repeat, 5.0);
+    if (roof_bytes < ((size_t)256 << 20))
+        roof_bytes = (size_t)256 << 20;
+    rounds_json = json_array();
+    for (int r = 0; r < o->rounds; r++) {
+        struct bench_roofline rr = *roof;
+
+        if (o->rounds > 1 && o->roofline_file == NULL &&
+            bench_roofline_measure(o->threads, roof_bytes, 1, &rr, e) != 0) {
+            json_decref(rounds_json);
+            att_data_free(&d);
+            return -1;
+        }
+        t = bench_time(att_call, &run, o->repeat, 5.0);
+        time_r[r] = t.median_s;
+        bw_r[r] = rr.bandwidth_gbs;
+        frac_r[r] = decode ? bytes / t.median_s / 1e9 / rr.bandwidth_gbs
+                           : flops / t.median_s / 1e9 / bench_roofline_bound(&rr, flops / bytes);
+        json_array_append_new(rounds_json, json_pack("{s:o, s:o, s:o}", "time_s", bench_json_num(time_r[r]),
+                                                     "bandwidth_gbs", bench_json_num(bw_r[r]),
+                                                     "roofline_fraction", bench_json_num(frac_r[r])));
+        if (o->rounds > 1)
+            log_info("attention %s %d, round %d: %.3f ms, %.1f GB/s measured, %.0f%% of the roofline",
+                     decode ? "decode" : "prefill", ctx, r + 1, time_r[r] * 1e3, bw_r[r], 100 * frac_r[r]);
+    }
+    t.median_s = bench_median(time_r, (size_t)o->rounds);
+    bw = bench_median(bw_r, (size_t)o->rounds);
     err_rel = att_error(&d, s, run.last);
     if (be == ref)
         tr = t;
@@ -241,7 +277,7 @@ static int att_run_mode(const struct att_opts *o, int decode, const struct bench
         tr = bench_time(att_call, &rrun, o->repeat, 5.0);
     gflops = flops / t.median_s / 1e9;
     gbs = bytes / t.median_s / 1e9;
-    frac = decode ? gbs / roof->bandwidth_gbs : gflops / bench_roofline_bound(roof, flops / bytes);
+    frac = bench_median(frac_r, (size_t)o->rounds);
     bench_table_row(table);
     bench_table_cell(table, "%s", decode ? "decode" : "prefill");
     bench_table_cell(table, "%d", ctx);
@@ -256,7 +292,7 @@ static int att_run_mode(const struct att_opts *o, int decode, const struct bench
     json_array_append_new(
         results,
         json_pack("{s:s, s:i, s:i, s:i, s:i, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o, "
-                  "s:o, s:i}",
+                  "s:o, s:i, s:i, s:o, s:o}",
                   "mode", decode ? "decode" : "prefill", "context", ctx, "n_heads", s->n_heads,
                   "n_kv_heads", s->n_kv_heads, "head_dim", s->head_dim, "backend", o->backend, "time_s",
                   bench_json_num(t.median_s), "runs", t.runs, "flops", bench_json_num(flops), "bytes",
@@ -264,7 +300,8 @@ static int att_run_mode(const struct att_opts *o, int decode, const struct bench
                   "roofline_kind", decode ? "bandwidth" : "roofline", "roofline_fraction",
                   bench_json_num(frac), "ref_time_s", bench_json_num(tr.median_s), "vs_ref",
                   bench_json_num(tr.median_s / t.median_s), "max_rel_err", bench_json_num(err_rel),
-                  "copies", d.copies));
+                  "copies", d.copies, "rounds", o->rounds, "bandwidth_gbs", bench_json_num(bw),
+                  "per_round", rounds_json));
     att_data_free(&d);
     return 0;
 }
@@ -276,13 +313,17 @@ static void attention_usage(FILE *f)
     fprintf(f,
             "usage: llmbench attention [--backend cpu|ref] [--mode prefill|decode|both]\n"
             "                          [--context N] [--heads H] [--kv-heads K] [--head-dim D]\n"
-            "                          [--threads N] [--repeat R] [--roofline FILE] [--json FILE]\n"
+            "                          [--threads N] [--repeat R] [--rounds N] [--roofline FILE]\n"
+            "                          [--json FILE]\n"
             "\n"
             "Time attention over a float32 KV cache.  decode: one query per head over N cached\n"
             "positions (default 4096), in GB/s of K and V read and as a fraction of the\n"
             "measured bandwidth.  prefill: N queries at positions 0..N-1, causal (default\n"
             "2048), in GFLOP/s (2 N^2 H D).  Both report the ratio against the plain\n"
             "reference (>1 is faster) and the error against float64 on %d sampled rows.\n"
+            "The kernel is timed in N rounds, each measuring the roofline again first, so\n"
+            "that a drift in this machine's bandwidth moves a round's kernel and its\n"
+            "roofline alike; printed: the median over rounds of the time and the fraction.\n"
             "\n"
             "  --backend B    cpu (default) or ref\n"
             "  --mode M       prefill, decode or both (default)\n"
@@ -291,8 +332,9 @@ static void attention_usage(FILE *f)
             "  --kv-heads K   key/value heads, dividing H (default 8)\n"
             "  --head-dim D   floats per head (default 128)\n"
             "  --threads N    threads (default: all cores)\n"
-            "  --repeat R     timed runs per figure after a warm-up (default 5)\n"
-            "  --roofline F   read the roofline from F instead of measuring it at start\n"
+            "  --repeat R     timed runs per round after a warm-up (default 5)\n"
+            "  --rounds N     rounds of roofline + kernel (default 5; 1: the roofline once)\n"
+            "  --roofline F   read the roofline from F instead of measuring it\n"
             "  --json FILE    also write the results as JSON (for 'llmbench report')\n",
             ATT_ERR_SAMPLES);
 }
@@ -307,11 +349,12 @@ static int attention_exec(int argc, char **argv)
         {"kv-heads", required_argument, NULL, 'K'}, {"head-dim", required_argument, NULL, 'D'},
         {"threads", required_argument, NULL, 't'},  {"repeat", required_argument, NULL, 'r'},
         {"roofline", required_argument, NULL, 'R'}, {"json", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"rounds", required_argument, NULL, 'n'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     static const char *const cols[] = {"mode",  "context", "H/K/D",    "backend", "ms",
                                        "GFLOP/s", "GB/s",  "roofline", "vs ref",  "err"};
-    struct att_opts o = {.backend = "cpu", .decode = 1, .prefill = 1, .repeat = 5,
+    struct att_opts o = {.backend = "cpu", .decode = 1, .prefill = 1, .repeat = 5, .rounds = 5,
                          .shape = {.n_heads = 32, .n_kv_heads = 8, .head_dim = 128}};
     struct bench_roofline roof;
     struct bench_table *table = NULL;
@@ -371,6 +414,11 @@ static int attention_exec(int argc, char **argv)
                 return bench_fail(&e);
             o.repeat = (int)v;
             break;
+        case 'n':
+            if (bench_parse_int("--rounds", optarg, 1, ATT_MAX_ROUNDS, &v, &e) != 0)
+                return bench_fail(&e);
+            o.rounds = (int)v;
+            break;
         case 'R': o.roofline_file = optarg; break;
         case 'j': o.json_file = optarg; break;
         case 'h': attention_usage(stdout); return 0;
@@ -418,8 +466,10 @@ static int attention_exec(int argc, char **argv)
         goto err;
     if (o.prefill && att_run_mode(&o, 0, &roof, table, json_object_get(doc, "results"), &e) != 0)
         goto err;
-    printf("attention on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s; median of %d runs\n",
-           o.threads, kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops, o.repeat);
+    printf("attention on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s%s; median of %d rounds of %d runs\n",
+           o.threads, kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops,
+           o.rounds > 1 && o.roofline_file == NULL ? " at start, measured again each round" : "", o.rounds,
+           o.repeat);
     printf("decode: roofline = fraction of bandwidth; prefill: of min(peak, bandwidth x intensity)\n");
     bench_table_print(table, stdout);
     if (o.json_file != NULL && bench_json_write(o.json_file, doc, &e) != 0)

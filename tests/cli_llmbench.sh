@@ -56,6 +56,7 @@ expect_fail "unknown attention mode exits 2" 2 "unknown mode" "$llmbench" attent
 expect_fail "kv-heads must divide heads, exit 2" 2 "must divide" "$llmbench" attention --heads 6 --kv-heads 4
 expect_fail "absurd context is refused, exit 2" 2 "GiB limit" "$llmbench" attention --context 1000000
 expect_fail "bad context exits 2" 2 "--context" "$llmbench" attention --context -3
+expect_fail "bad --rounds exits 2" 2 "--rounds" "$llmbench" attention --rounds 0
 expect_fail "report without DIR exits 2" 2 "needs one DIR" "$llmbench" report
 expect_fail "report on a missing DIR exits 2" 2 "nowhere" "$llmbench" report "$tmp/nowhere"
 mkdir "$tmp/empty"
@@ -91,6 +92,13 @@ check "matmul-q8.json is valid JSON" valid_json "$out/matmul-q8.json"
 check "attention --context 64 runs" test $? -eq 0
 check "attention prints decode and prefill rows" sh -c "grep -q '^decode' '$tmp/att.out' && grep -q '^prefill' '$tmp/att.out'"
 check "attention.json is valid JSON" valid_json "$out/attention.json"
+
+# --rounds: the roofline measured again before each round (no --roofline file)
+LLMSCALE_LOG=info "$llmbench" attention --mode decode --context 64 --repeat 1 --rounds 3 --threads 2 \
+    --json "$tmp/att-rounds.json" >"$tmp/attr.out" 2>"$tmp/attr.err"
+check "attention --rounds 3 runs" test $? -eq 0
+check "attention --rounds 3 logs each round's roofline" test "$(grep -c 'round [123]: .* GB/s measured' "$tmp/attr.err")" -eq 3
+check "attention --rounds 3 writes three rounds" test "$(grep -o '"roofline_fraction"' "$tmp/att-rounds.json" | wc -l)" -eq 4
 
 "$llmbench" report "$out" >"$tmp/rep.out" 2>"$tmp/rep.err"
 check "report runs" test $? -eq 0
