@@ -451,6 +451,83 @@ __attribute__((target("avx2,fma"))) static void att_dec_acc(float *const *acc, c
     }
 }
 
+/* The four sums of the lanes of A0 .. A3, in that order. */
+__attribute__((target("avx2,fma"))) static inline __m128 att_hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
+{
+    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+/* Decode, row order: the scores of four query heads Q[0..4) of one kv head
+ * against four keys K[0..4), head_dim % 8 == 0, into sc[r * ld + 0..3].
+ * Two heads at a time: per 8 floats, 4 K loads (the second pair's from L1)
+ * and 2 Q loads feed 8 FMAs into 8 chains, and each head's four dot
+ * products are reduced together (3 hadds instead of four horizontal sums). */
+__attribute__((target("avx2,fma"))) static void att_dec_scores4x4(float *sc, int ld, const float *const *q,
+                                                                   const float *const *k, int head_dim,
+                                                                   float scale)
+{
+    const float *k0 = k[0], *k1 = k[1], *k2 = k[2], *k3 = k[3];
+    __m128 vscale = _mm_set1_ps(scale);
+    for (int r = 0; r < 4; r += 2) {
+        const float *qa = q[r], *qb = q[r + 1];
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+        __m256 a3 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+        __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+        for (int d = 0; d < head_dim; d += 8) {
+            __m256 x0 = _mm256_loadu_ps(k0 + d), x1 = _mm256_loadu_ps(k1 + d);
+            __m256 x2 = _mm256_loadu_ps(k2 + d), x3 = _mm256_loadu_ps(k3 + d);
+            __m256 qv = _mm256_loadu_ps(qa + d);
+            a0 = _mm256_fmadd_ps(qv, x0, a0);
+            a1 = _mm256_fmadd_ps(qv, x1, a1);
+            a2 = _mm256_fmadd_ps(qv, x2, a2);
+            a3 = _mm256_fmadd_ps(qv, x3, a3);
+            qv = _mm256_loadu_ps(qb + d);
+            b0 = _mm256_fmadd_ps(qv, x0, b0);
+            b1 = _mm256_fmadd_ps(qv, x1, b1);
+            b2 = _mm256_fmadd_ps(qv, x2, b2);
+            b3 = _mm256_fmadd_ps(qv, x3, b3);
+        }
+        _mm_storeu_ps(sc + r * ld, _mm_mul_ps(att_hsum4(a0, a1, a2, a3), vscale));
+        _mm_storeu_ps(sc + (r + 1) * ld, _mm_mul_ps(att_hsum4(b0, b1, b2, b3), vscale));
+    }
+}
+
+/* Decode, row order: acc[r] += sum over c of p[r * ld + c] * v[c], for four
+ * query heads r and four V rows c, head_dim % 8 == 0.  Two heads at a time,
+ * their 8 weights broadcast in registers: per 8 floats, 4 V loads (the
+ * second pair's from L1), 2 accumulator loads and 2 stores feed 8 FMAs, so
+ * each accumulator is loaded and stored once per four keys, not per two. */
+__attribute__((target("avx2,fma"))) static void att_dec_acc4x4(float *const *acc, const float *p, int ld,
+                                                                const float *const *v, int head_dim)
+{
+    const float *v0 = v[0], *v1 = v[1], *v2 = v[2], *v3 = v[3];
+    for (int r = 0; r < 4; r += 2) {
+        float *oa = acc[r], *ob = acc[r + 1];
+        const float *pa = p + r * ld, *pb = p + (r + 1) * ld;
+        __m256 a0 = _mm256_set1_ps(pa[0]), a1 = _mm256_set1_ps(pa[1]);
+        __m256 a2 = _mm256_set1_ps(pa[2]), a3 = _mm256_set1_ps(pa[3]);
+        __m256 b0 = _mm256_set1_ps(pb[0]), b1 = _mm256_set1_ps(pb[1]);
+        __m256 b2 = _mm256_set1_ps(pb[2]), b3 = _mm256_set1_ps(pb[3]);
+        for (int d = 0; d < head_dim; d += 8) {
+            __m256 x0 = _mm256_loadu_ps(v0 + d), x1 = _mm256_loadu_ps(v1 + d);
+            __m256 x2 = _mm256_loadu_ps(v2 + d), x3 = _mm256_loadu_ps(v3 + d);
+            __m256 o = _mm256_loadu_ps(oa + d);
+            o = _mm256_fmadd_ps(a0, x0, o);
+            o = _mm256_fmadd_ps(a1, x1, o);
+            o = _mm256_fmadd_ps(a2, x2, o);
+            o = _mm256_fmadd_ps(a3, x3, o);
+            _mm256_storeu_ps(oa + d, o);
+            o = _mm256_loadu_ps(ob + d);
+            o = _mm256_fmadd_ps(b0, x0, o);
+            o = _mm256_fmadd_ps(b1, x1, o);
+            o = _mm256_fmadd_ps(b2, x2, o);
+            o = _mm256_fmadd_ps(b3, x3, o);
+            _mm256_storeu_ps(ob + d, o);
+        }
+    }
+}
+
 const struct att_isa kn_att_isa_avx2 = {
     .scores = att_scores_avx2,
     .exp = att_exp_avx2,
@@ -468,16 +545,44 @@ __attribute__((target("avx2,fma"))) static inline void att_prefetch_row(const fl
         _mm_prefetch((const char *)(p + b), _MM_HINT_T0);
 }
 
+/* Decode, row order: the rows of slots NS i .. NS (i + NU) - 1 of the tile
+ * of N keys at J0 (LEN keys a stream) in BASE (kv->k or kv->v), in slot
+ * order (row[u * NS + t] is key t * LEN + i + u; an empty slot points at the
+ * tile's first row, its weight is 0), and the rows KN_ATT_ROW_PREFETCH keys
+ * further on in each stream (NULL past the stream's end). */
+static void att_dec_rows(const float **row, const float **ahead, const float *base, const struct kn_kv_view *kv,
+                         int j0, int n, int len, int i, int nu)
+{
+    for (int u = 0; u < nu; u++)
+        for (int t = 0; t < KN_ATT_ROW_STREAMS; t++) {
+            int j = t * len + i + u, s = u * KN_ATT_ROW_STREAMS + t;
+            row[s] = base + kv_row(kv, j0 + (j < n ? j : 0)) * (size_t)kv->pos_stride;
+            ahead[s] = i + u + KN_ATT_ROW_PREFETCH < len && j + KN_ATT_ROW_PREFETCH < n
+                           ? base + kv_row(kv, j0 + j + KN_ATT_ROW_PREFETCH) * (size_t)kv->pos_stride
+                           : NULL;
+        }
+}
+
+_Static_assert(KN_ATT_ROW_STREAMS == 2, "the 4x4 decode loops take two keys of each of two streams");
+
 /* Decode, row order (AVX2, head_dim % 8 == 0, any number of query heads per
  * kv head, taken four at a time):
  * keys [j_begin, j_end) for every head, in tiles of up to KN_ATT_ROW_TILE
  * keys (evened out over the range).  Per tile, three passes:
  *   1. the scores of all heads, reading the tile's K rows (all kv heads,
- *      front to back) as two streams half a tile apart, a key of each at a
- *      time (slot 2i holds key i, slot 2i+1 key half + i);
+ *      front to back) as two streams half a tile apart, two keys of each
+ *      at a time (slot 2i holds key i, slot 2i+1 key half + i, so slots
+ *      2i .. 2i+3 are keys i and i+1 of both streams);
  *   2. the online-softmax update per head (one rescale of acc per tile);
  *   3. the V rows, as the same two streams, into the accumulators (ACC[h],
  *      in L1).
+ * Four query heads of a kv head take those four keys at once
+ * (att_dec_scores4x4, att_dec_acc4x4): each accumulator is loaded and
+ * stored once per four keys instead of two, and each head's four dot
+ * products are reduced together.  At 32/8/128 on 4096 keys and 2 threads
+ * that read 20% more GB/s than two keys at a time (12 interleaved pairs,
+ * 11 won; docs/BENCHMARKS.md).  Other groupings (1 to 3 heads left) and an
+ * odd last key per stream go two keys at a time.
  * Long tiles keep each pass on two long sequential streams (plus a
  * software prefetch KN_ATT_ROW_PREFETCH rows ahead in each), which the
  * hardware prefetchers follow; short tiles that switched between K and V
@@ -506,28 +611,28 @@ __attribute__((target("avx2,fma"))) void kn_att_decode_rows_avx2(float *const *a
     for (int j0 = j_begin; j0 < j_end; j0 += tile) {
         const int n = j_end - j0 < tile ? j_end - j0 : tile;
         const int len = (n + NS - 1) / NS, ns = NS * len; /* keys per stream; slots */
-        for (int i = 0; i < len; i++) {
-            const float *kr[NS];
-            const float *kf[NS]; /* rows KN_ATT_ROW_PREFETCH ahead in each stream, or NULL */
-            for (int t = 0; t < NS; t++) {
-                int j = t * len + i;
-                kr[t] = kv->k + kv_row(kv, j0 + (j < n ? j : 0)) * (size_t)kv->pos_stride;
-                kf[t] = i + KN_ATT_ROW_PREFETCH < len && j + KN_ATT_ROW_PREFETCH < n
-                            ? kv->k + kv_row(kv, j0 + j + KN_ATT_ROW_PREFETCH) * (size_t)kv->pos_stride
-                            : NULL;
-            }
+        for (int i = 0; i < len; i += 2) {
+            const int nu = i + 1 < len ? 2 : 1; /* keys i (and i + 1) of each stream */
+            const float *kr[2 * NS];            /* in slot order: kr[u * NS + t] is slot NS (i + u) + t */
+            const float *kf[2 * NS];            /* rows KN_ATT_ROW_PREFETCH ahead, or NULL */
+            att_dec_rows(kr, kf, kv->k, kv, j0, n, len, i, nu);
             for (int g = 0; g < n_kv; g++) {
-                for (int t = 0; t < NS; t++)
+                for (int t = 0; t < nu * NS; t++)
                     att_prefetch_row(kf[t] == NULL ? NULL : kf[t] + (size_t)g * hd, hd);
+                const float *kp[2 * NS];
+                for (int t = 0; t < nu * NS; t++)
+                    kp[t] = kr[t] + (size_t)g * hd;
                 for (int h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
                     int nr = (g + 1) * group - h0 < 4 ? (g + 1) * group - h0 : 4;
                     const float *qh[4];
                     for (int r = 0; r < 4; r++)
                         qh[r] = q + (size_t)(h0 + (r < nr ? r : 0)) * hd;
-                    for (int t = 0; t < NS; t += 2) {
-                        const float *kp[2] = {kr[t] + (size_t)g * hd, kr[t + 1] + (size_t)g * hd};
-                        att_dec_scores(sc + (size_t)h0 * ld + NS * i + t, ld, qh, kp, nr, hd, scale);
-                    }
+                    float *sh = sc + (size_t)h0 * ld + NS * i;
+                    if (nu == 2 && nr == 4)
+                        att_dec_scores4x4(sh, ld, qh, kp, hd, scale);
+                    else
+                        for (int t = 0; t < nu * NS; t += 2)
+                            att_dec_scores(sh + t, ld, qh, kp + t, nr, hd, scale);
                 }
             }
         }
@@ -549,24 +654,25 @@ __attribute__((target("avx2,fma"))) void kn_att_decode_rows_avx2(float *const *a
             }
             l[h] += att_exp_avx2(sh, ns, m_new);
         }
-        for (int i = 0; i < len; i++) {
-            const float *vr[NS];
-            const float *vf[NS];
-            for (int t = 0; t < NS; t++) {
-                int j = t * len + i;
-                vr[t] = kv->v + kv_row(kv, j0 + (j < n ? j : 0)) * (size_t)kv->pos_stride;
-                vf[t] = i + KN_ATT_ROW_PREFETCH < len && j + KN_ATT_ROW_PREFETCH < n
-                            ? kv->v + kv_row(kv, j0 + j + KN_ATT_ROW_PREFETCH) * (size_t)kv->pos_stride
-                            : NULL;
-            }
+        for (int i = 0; i < len; i += 2) {
+            const int nu = i + 1 < len ? 2 : 1;
+            const float *vr[2 * NS];
+            const float *vf[2 * NS];
+            att_dec_rows(vr, vf, kv->v, kv, j0, n, len, i, nu);
             for (int g = 0; g < n_kv; g++) {
-                for (int t = 0; t < NS; t++)
+                for (int t = 0; t < nu * NS; t++)
                     att_prefetch_row(vf[t] == NULL ? NULL : vf[t] + (size_t)g * hd, hd);
+                const float *vp[2 * NS];
+                for (int t = 0; t < nu * NS; t++)
+                    vp[t] = vr[t] + (size_t)g * hd;
                 for (int h0 = g * group; h0 < (g + 1) * group; h0 += 4) {
                     int nr = (g + 1) * group - h0 < 4 ? (g + 1) * group - h0 : 4;
-                    for (int t = 0; t < NS; t += 2)
-                        att_dec_acc(acc + h0, sc + (size_t)h0 * ld + NS * i + t, ld, vr[t] + (size_t)g * hd,
-                                    vr[t + 1] + (size_t)g * hd, nr, hd);
+                    const float *sh = sc + (size_t)h0 * ld + NS * i;
+                    if (nu == 2 && nr == 4)
+                        att_dec_acc4x4(acc + h0, sh, ld, vp, hd);
+                    else
+                        for (int t = 0; t < nu * NS; t += 2)
+                            att_dec_acc(acc + h0, sh + t, ld, vp[t], vp[t + 1], nr, hd);
                 }
             }
         }
