@@ -581,17 +581,17 @@ _Static_assert(KN_ATT_ROW_STREAMS == 2, "the 4x4 decode loops take two keys of e
  * stored once per four keys instead of two, and each head's four dot
  * products are reduced together.  At 32/8/128 on 4096 keys and 2 threads
  * that read 20% more GB/s than two keys at a time (12 interleaved pairs,
- * 11 won; docs/BENCHMARKS.md).  Other groupings (1 to 3 heads left) and an
- * odd last key per stream go two keys at a time.
+ * 11 won; docs/BENCHMARKS.md).  The heads left over (group % 4) and an
+ * odd last key per stream go two keys at a time, and groups under four
+ * (MHA) one key of each stream at a time, as before.
  * Long tiles keep each pass on two long sequential streams (plus a
  * software prefetch KN_ATT_ROW_PREFETCH rows ahead in each), which the
  * hardware prefetchers follow; short tiles that switched between K and V
  * every 64 KiB, or one stream at a time, left the memory idle more often.
  * No copy.  Leaves the running max and sum in M and L. */
-__attribute__((target("avx2,fma"))) void kn_att_decode_rows_avx2(float *const *acc, float *m, float *l,
-                                                                 const float *q, const struct kn_kv_view *kv,
-                                                                 int j_begin, int j_end,
-                                                                 const struct kn_attn_shape *s, float scale)
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+att_dec_walk(float *const *acc, float *m, float *l, const float *q, const struct kn_kv_view *kv, int j_begin,
+             int j_end, const struct kn_attn_shape *s, float scale, const int step)
 {
     int hd = s->head_dim, n_heads = s->n_heads, n_kv = s->n_kv_heads, group = n_heads / n_kv;
     enum { NS = KN_ATT_ROW_STREAMS };
@@ -611,8 +611,8 @@ __attribute__((target("avx2,fma"))) void kn_att_decode_rows_avx2(float *const *a
     for (int j0 = j_begin; j0 < j_end; j0 += tile) {
         const int n = j_end - j0 < tile ? j_end - j0 : tile;
         const int len = (n + NS - 1) / NS, ns = NS * len; /* keys per stream; slots */
-        for (int i = 0; i < len; i += 2) {
-            const int nu = i + 1 < len ? 2 : 1; /* keys i (and i + 1) of each stream */
+        for (int i = 0; i < len; i += step) {
+            const int nu = i + 1 < len ? step : 1; /* keys i (and i + 1) of each stream */
             const float *kr[2 * NS];            /* in slot order: kr[u * NS + t] is slot NS (i + u) + t */
             const float *kf[2 * NS];            /* rows KN_ATT_ROW_PREFETCH ahead, or NULL */
             att_dec_rows(kr, kf, kv->k, kv, j0, n, len, i, nu);
@@ -654,8 +654,8 @@ __attribute__((target("avx2,fma"))) void kn_att_decode_rows_avx2(float *const *a
             }
             l[h] += att_exp_avx2(sh, ns, m_new);
         }
-        for (int i = 0; i < len; i += 2) {
-            const int nu = i + 1 < len ? 2 : 1;
+        for (int i = 0; i < len; i += step) {
+            const int nu = i + 1 < len ? step : 1;
             const float *vr[2 * NS];
             const float *vf[2 * NS];
             att_dec_rows(vr, vf, kv->v, kv, j0, n, len, i, nu);
@@ -677,6 +677,21 @@ __attribute__((target("avx2,fma"))) void kn_att_decode_rows_avx2(float *const *a
             }
         }
     }
+}
+
+__attribute__((target("avx2,fma"))) void kn_att_decode_rows_avx2(float *const *acc, float *m, float *l,
+                                                                 const float *q, const struct kn_kv_view *kv,
+                                                                 int j_begin, int j_end,
+                                                                 const struct kn_attn_shape *s, float scale)
+{
+    /* Two keys of each stream a step where four query heads share a kv
+     * head.  With fewer (MHA) the compute per byte is low, and walking four
+     * rows at once instead of two read 20% fewer GB/s at 12/12/64; that
+     * case keeps one key a stream, in code of its own (STEP a constant). */
+    if (s->n_heads / s->n_kv_heads >= 4)
+        att_dec_walk(acc, m, l, q, kv, j_begin, j_end, s, scale, 2);
+    else
+        att_dec_walk(acc, m, l, q, kv, j_begin, j_end, s, scale, 1);
 }
 
 #endif
