@@ -31,6 +31,8 @@
 
 #define MM_MAX_CASES 64
 #define MM_ERR_SAMPLES 256
+#define MM_MAX_ROUNDS 100
+#define MM_WARM_S 0.05 /* seconds of warm-up calls before each timing */
 
 struct mm_opts {
     const char *backend; /* "cpu", "ref" or "openblas" */
@@ -39,6 +41,7 @@ struct mm_opts {
     int no_pack; /* q8: keep data and scales apart instead of kn_pack_q8 */
     int threads;
     int repeat;
+    int rounds; /* the whole timing of a case, repeated; medians over rounds */
     const char *json_file;
     const char *roofline_file;
     struct bench_mnk cases[MM_MAX_CASES];
@@ -122,6 +125,20 @@ static void mm_call(void *arg, int i)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->m, w->n, w->k, 1.0f, r->x[c], w->k,
                     w->data, w->k, 0.0f, r->out[c], w->n);
 #endif
+}
+
+/* Call R for at least MM_WARM_S (once at least): threads woken and caches
+ * and TLBs filled before a timing, also after a pause (bench_settle), when
+ * the VM may have idled the cores; one warm-up call alone left
+ * microsecond-sized cases timed 10x slow after a pause. */
+static void mm_warm(struct mm_run *r)
+{
+    double t0 = bench_now_s();
+    int i = 0;
+
+    do
+        mm_call(r, i++);
+    while (bench_now_s() - t0 < MM_WARM_S);
 }
 
 /* Everything one case allocates, freed by mm_case_free. */
@@ -307,7 +324,10 @@ static double mm_time(struct mm_data *d, const struct kn_backend *be, struct kn_
                       int wcopies, int m, int repeat, int *runs, int *last)
 {
     struct mm_run r = {.be = be, .w = wv, .x = d->x, .out = d->out, .copies = wcopies, .m = m};
-    struct bench_timing t = bench_time(mm_call, &r, repeat, 5.0);
+    struct bench_timing t;
+
+    mm_warm(&r);
+    t = bench_time(mm_call, &r, repeat, 5.0);
 
     *runs = t.runs;
     *last = r.last;
@@ -343,6 +363,8 @@ static int mm_time_pair(struct mm_data *d, int m, int repeat, const struct kn_ba
     double t0, warm_a, warm_b, *sa, *sb;
     int i;
 
+    mm_warm(&ra);
+    mm_warm(&rb);
     t0 = bench_now_s();
     mm_call(&ra, 0);
     warm_a = bench_now_s() - t0;
@@ -390,8 +412,10 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
     struct mm_data d;
     double flops = 2.0 * c->m * c->n * c->k;
     double bytes = weight_bytes(o->dtype, c->n, c->k, o->group) + 4.0 * (c->m * c->k + c->m * c->n);
-    double t, t_blas = NAN, t_f32 = NAN, gflops, bound, err_rel;
-    int runs, last, runs_blas = 0, runs_f32 = 0, runs_ignored, is_blas = strcmp(o->backend, "openblas") == 0;
+    double t, t_blas = NAN, t_f32 = NAN, gflops, bound, err_rel = NAN, vs_blas, vs_f32;
+    double t_r[MM_MAX_ROUNDS], t_blas_r[MM_MAX_ROUNDS], t_f32_r[MM_MAX_ROUNDS];
+    double vs_blas_r[MM_MAX_ROUNDS], vs_f32_r[MM_MAX_ROUNDS];
+    int runs = 0, last = 0, runs_blas = 0, runs_f32 = 0, runs_ignored, is_blas = strcmp(o->backend, "openblas") == 0;
     char shape[96];
 
     if (!is_blas)
@@ -401,28 +425,47 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
     snprintf(shape, sizeof(shape), "%ldx%ldx%ld", c->m, c->n, c->k);
     log_debug("matmul %s %s %s: %d copies", shape, o->backend, dtype_name(o->dtype),
              o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n);
-    if (o->dtype == KN_F32) {
-        t = mm_time(&d, be, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs, &last);
-    } else if (cpu != NULL && be != NULL) {
-        if (mm_time_pair(&d, (int)c->m, o->repeat, be, d.wv, d.wcopies_n, cpu, d.w32v, d.w32copies_n, &t, &t_f32,
-                         &runs, &last) != 0) {
-            mm_data_free(&d);
-            return err_set(e, ERR_SYSTEM, "%s: out of memory for the timings", shape);
+    for (int r = 0; r < o->rounds; r++) {
+        double tr, tr_f32 = NAN, tr_blas = NAN;
+
+        if (o->dtype == KN_F32) {
+            tr = mm_time(&d, be, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs, &last);
+        } else if (cpu != NULL && be != NULL) {
+            if (mm_time_pair(&d, (int)c->m, o->repeat, be, d.wv, d.wcopies_n, cpu, d.w32v, d.w32copies_n, &tr,
+                             &tr_f32, &runs, &last) != 0) {
+                mm_data_free(&d);
+                return err_set(e, ERR_SYSTEM, "%s: out of memory for the timings", shape);
+            }
+            runs_f32 = runs;
+        } else {
+            tr = mm_time(&d, be, d.wv, d.wcopies_n, (int)c->m, o->repeat, &runs, &last);
         }
-        runs_f32 = runs;
-    } else {
-        t = mm_time(&d, be, d.wv, d.wcopies_n, (int)c->m, o->repeat, &runs, &last);
-    }
-    err_rel = mm_error(c, d.out[last], d.x[last], d.w32);
+        err_rel = mm_error(c, d.out[last], d.x[last], d.w32); /* before OpenBLAS writes the outputs */
 #ifdef HAVE_OPENBLAS
-    if (is_blas) {
-        t_blas = t;
-        runs_blas = runs;
-    } else {
-        t_blas = mm_time(&d, NULL, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_blas, &runs_ignored);
-    }
-    bench_settle(); /* OpenBLAS's threads spin a while after its last call */
+        if (is_blas) {
+            tr_blas = tr;
+            runs_blas = runs;
+        } else {
+            if (o->rounds > 1)
+                bench_settle(); /* our threads' spin is over before OpenBLAS starts */
+            tr_blas = mm_time(&d, NULL, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs_blas, &runs_ignored);
+        }
+        bench_settle(); /* OpenBLAS's threads spin a while after its last call */
 #endif
+        t_r[r] = tr;
+        vs_f32_r[r] = tr_f32 / tr;
+        vs_blas_r[r] = tr_blas / tr;
+        if (o->rounds > 1)
+            log_info("matmul %s %s %s, round %d: %.3f ms; vs OpenBLAS %.2fx; vs f32 %.2fx", shape, o->backend,
+                     dtype_name(o->dtype), r + 1, tr * 1e3, vs_blas_r[r], vs_f32_r[r]); /* nan: not timed */
+        t_blas_r[r] = tr_blas;
+        t_f32_r[r] = tr_f32;
+    }
+    t = mm_median(t_r, o->rounds);
+    t_blas = mm_median(t_blas_r, o->rounds);
+    t_f32 = mm_median(t_f32_r, o->rounds);
+    vs_blas = mm_median(vs_blas_r, o->rounds);
+    vs_f32 = mm_median(vs_f32_r, o->rounds);
     (void)runs_ignored;
     gflops = flops / t / 1e9;
     bound = bench_roofline_bound(roof, flops / bytes);
@@ -437,27 +480,27 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
     if (isnan(t_blas))
         bench_table_cell(table, "n/a");
     else
-        bench_table_cell(table, "%.2fx", t_blas / t);
+        bench_table_cell(table, "%.2fx", vs_blas);
     if (isnan(t_f32))
         bench_table_cell(table, "-");
     else
-        bench_table_cell(table, "%.2fx", t_f32 / t);
+        bench_table_cell(table, "%.2fx", vs_f32);
     bench_table_cell(table, "%.1e", err_rel);
     json_array_append_new(
         results,
         json_pack("{s:I, s:I, s:I, s:s, s:s, s:i, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                  "s:o, s:o, s:o, s:i, s:b}",
+                  "s:o, s:o, s:o, s:i, s:b, s:i}",
                   "m", (json_int_t)c->m, "n", (json_int_t)c->n, "k", (json_int_t)c->k, "backend",
                   o->backend, "dtype", dtype_name(o->dtype), "group", o->group, "time_s",
                   bench_json_num(t), "runs", runs, "flops", bench_json_num(flops), "bytes",
                   bench_json_num(bytes), "gflops", bench_json_num(gflops), "gbs",
                   bench_json_num(bytes / t / 1e9), "roofline_gflops", bench_json_num(bound),
                   "roofline_fraction", bench_json_num(gflops / bound), "openblas_time_s",
-                  bench_json_num(t_blas), "vs_openblas", bench_json_num(t_blas / t), "f32_time_s",
-                  bench_json_num(t_f32), "vs_f32", bench_json_num(t_f32 / t), "max_rel_err",
+                  bench_json_num(t_blas), "vs_openblas", bench_json_num(vs_blas), "f32_time_s",
+                  bench_json_num(t_f32), "vs_f32", bench_json_num(vs_f32), "max_rel_err",
                   bench_json_num(err_rel), "copies",
                   o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n, "q8_packed",
-                  o->dtype == KN_Q8 && !o->no_pack));
+                  o->dtype == KN_Q8 && !o->no_pack, "rounds", o->rounds));
     (void)runs_blas;
     (void)runs_f32;
     mm_data_free(&d);
@@ -470,7 +513,7 @@ static void matmul_usage(FILE *f)
 {
     fprintf(f,
             "usage: llmbench matmul [--backend cpu|ref|openblas] [--dtype f32|bf16|q8] [--sizes LIST]\n"
-            "                       [--threads N] [--repeat R] [--group 32|64] [--no-pack]\n"
+            "                       [--threads N] [--repeat R] [--rounds N] [--group 32|64] [--no-pack]\n"
             "                       [--roofline FILE] [--json FILE]\n"
             "\n"
             "Time out (m, n) = x (m, k) W^T and report the median time, GFLOP/s (2mnk/t),\n"
@@ -486,6 +529,9 @@ static void matmul_usage(FILE *f)
             "                 1024,2048,4096,1x4096x4096,1x11008x4096\n"
             "  --threads N    threads for the kernels and OpenBLAS (default: all cores)\n"
             "  --repeat R     timed runs per figure after a warm-up (default 5)\n"
+            "  --rounds N     time each case N times over, OpenBLAS after ours each round\n"
+            "                 (a pause between); print the medians over rounds of the times\n"
+            "                 and of the ratios (default 1)\n"
             "  --group G      q8 group size (default 32)\n"
             "  --no-pack      q8: keep the int8 and the scales in separate arrays (default:\n"
             "                 re-laid by kn_pack_q8 first, as a model loader would)\n"
@@ -504,13 +550,14 @@ static int matmul_exec(int argc, char **argv)
         {"backend", required_argument, NULL, 'b'}, {"dtype", required_argument, NULL, 'd'},
         {"sizes", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 't'},
         {"repeat", required_argument, NULL, 'r'},  {"group", required_argument, NULL, 'g'},
+        {"rounds", required_argument, NULL, 'N'},
         {"roofline", required_argument, NULL, 'R'}, {"json", required_argument, NULL, 'j'},
         {"no-pack", no_argument, NULL, 'P'},       {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static const char *const cols[] = {"m x n x k", "backend", "dtype", "ms", "GFLOP/s", "GB/s",
                                        "roofline", "vs OpenBLAS", "vs f32", "err"};
-    struct mm_opts o = {.backend = "cpu", .dtype = KN_F32, .group = 32, .repeat = 5};
+    struct mm_opts o = {.backend = "cpu", .dtype = KN_F32, .group = 32, .repeat = 5, .rounds = 1};
     struct bench_roofline roof;
     struct bench_table *table = NULL;
     json_t *doc = NULL;
@@ -557,6 +604,11 @@ static int matmul_exec(int argc, char **argv)
             if (bench_parse_int("--repeat", optarg, 1, 1000, &v, &e) != 0)
                 return bench_fail(&e);
             o.repeat = (int)v;
+            break;
+        case 'N':
+            if (bench_parse_int("--rounds", optarg, 1, MM_MAX_ROUNDS, &v, &e) != 0)
+                return bench_fail(&e);
+            o.rounds = (int)v;
             break;
         case 'g':
             if (bench_parse_int("--group", optarg, 32, 64, &v, &e) != 0)
@@ -616,8 +668,13 @@ static int matmul_exec(int argc, char **argv)
     for (i = 0; i < o.ncases; i++)
         if (mm_run_case(&o, &o.cases[i], &roof, table, json_object_get(doc, "results"), &e) != 0)
             goto err;
-    printf("matmul on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s; median of %d runs\n",
-           o.threads, kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops, o.repeat);
+    if (o.rounds > 1)
+        printf("matmul on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s; medians over %d rounds of a "
+               "median of %d runs\n",
+               o.threads, kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops, o.rounds, o.repeat);
+    else
+        printf("matmul on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s; median of %d runs\n", o.threads,
+               kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops, o.repeat);
     bench_table_print(table, stdout);
     if (o.json_file != NULL && bench_json_write(o.json_file, doc, &e) != 0)
         goto err;

@@ -57,6 +57,7 @@ expect_fail "kv-heads must divide heads, exit 2" 2 "must divide" "$llmbench" att
 expect_fail "absurd context is refused, exit 2" 2 "GiB limit" "$llmbench" attention --context 1000000
 expect_fail "bad context exits 2" 2 "--context" "$llmbench" attention --context -3
 expect_fail "bad --rounds exits 2" 2 "--rounds" "$llmbench" attention --rounds 0
+expect_fail "bad matmul --rounds exits 2" 2 "--rounds" "$llmbench" matmul --rounds 101
 expect_fail "report without DIR exits 2" 2 "needs one DIR" "$llmbench" report
 expect_fail "report on a missing DIR exits 2" 2 "nowhere" "$llmbench" report "$tmp/nowhere"
 mkdir "$tmp/empty"
@@ -86,6 +87,14 @@ check "matmul JSON has the figures" sh -c "grep -q '\"gflops\"' '$out/matmul-f32
     --json "$out/matmul-q8.json" >"$tmp/q8.out" 2>"$tmp/q8.err"
 check "matmul --dtype q8 runs" test $? -eq 0
 check "matmul-q8.json is valid JSON" valid_json "$out/matmul-q8.json"
+
+LLMSCALE_LOG=info "$llmbench" matmul --sizes 2x64x64 --dtype q8 --repeat 2 --rounds 2 --threads 2 \
+    --roofline "$out/roofline.json" --json "$tmp/mm-rounds.json" >"$tmp/mmr.out" 2>"$tmp/mmr.err"
+check "matmul --rounds 2 runs" test $? -eq 0
+check "matmul --rounds 2 logs each round" test "$(grep -c 'round [12]: ' "$tmp/mmr.err")" -eq 2
+check "matmul --rounds 2 is in the JSON" grep -q '"rounds": 2' "$tmp/mm-rounds.json"
+check "matmul --rounds keeps q8's error against the f32 weights (not OpenBLAS's output)" \
+    sh -c "grep -q '^ *2x64x64 .* [0-9.]*e-0[34] *\$' '$tmp/mmr.out'"
 
 "$llmbench" attention --context 64 --repeat 2 --threads 2 --roofline "$out/roofline.json" \
     --json "$out/attention.json" >"$tmp/att.out" 2>"$tmp/att.err"
