@@ -414,7 +414,7 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
     double bytes = weight_bytes(o->dtype, c->n, c->k, o->group) + 4.0 * (c->m * c->k + c->m * c->n);
     double t, t_blas = NAN, t_f32 = NAN, gflops, bound, err_rel = NAN, vs_blas, vs_f32;
     double t_r[MM_MAX_ROUNDS], t_blas_r[MM_MAX_ROUNDS], t_f32_r[MM_MAX_ROUNDS];
-    double vs_blas_r[MM_MAX_ROUNDS], vs_f32_r[MM_MAX_ROUNDS];
+    double vs_blas_r[MM_MAX_ROUNDS], vs_f32_r[MM_MAX_ROUNDS], frac_r[MM_MAX_ROUNDS], frac;
     int runs = 0, last = 0, runs_blas = 0, runs_f32 = 0, runs_ignored, is_blas = strcmp(o->backend, "openblas") == 0;
     char shape[96];
 
@@ -427,7 +427,18 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
              o->dtype == KN_F32 ? d.w32copies_n : d.wcopies_n);
     for (int r = 0; r < o->rounds; r++) {
         double tr, tr_f32 = NAN, tr_blas = NAN;
+        struct bench_roofline rr = *roof;
 
+        if (o->rounds > 1 && o->roofline_file == NULL) {
+            size_t roof_bytes = 4 * bench_llc_bytes() * (size_t)o->threads;
+
+            if (roof_bytes < ((size_t)256 << 20))
+                roof_bytes = (size_t)256 << 20;
+            if (bench_roofline_measure(o->threads, roof_bytes, 1, &rr, e) != 0) {
+                mm_data_free(&d);
+                return -1;
+            }
+        }
         if (o->dtype == KN_F32) {
             tr = mm_time(&d, be, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs, &last);
         } else if (cpu != NULL && be != NULL) {
@@ -453,11 +464,14 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
         bench_settle(); /* OpenBLAS's threads spin a while after its last call */
 #endif
         t_r[r] = tr;
+        frac_r[r] = flops / tr / 1e9 / bench_roofline_bound(&rr, flops / bytes);
         vs_f32_r[r] = tr_f32 / tr;
         vs_blas_r[r] = tr_blas / tr;
         if (o->rounds > 1)
-            log_info("matmul %s %s %s, round %d: %.3f ms; vs OpenBLAS %.2fx; vs f32 %.2fx", shape, o->backend,
-                     dtype_name(o->dtype), r + 1, tr * 1e3, vs_blas_r[r], vs_f32_r[r]); /* nan: not timed */
+            log_info("matmul %s %s %s, round %d: %.3f ms, %.0f%% of the roofline (%.1f GB/s); vs OpenBLAS "
+                     "%.2fx; vs f32 %.2fx",
+                     shape, o->backend, dtype_name(o->dtype), r + 1, tr * 1e3, 100 * frac_r[r], rr.bandwidth_gbs,
+                     vs_blas_r[r], vs_f32_r[r]); /* nan: not timed */
         t_blas_r[r] = tr_blas;
         t_f32_r[r] = tr_f32;
     }
@@ -466,6 +480,7 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
     t_f32 = mm_median(t_f32_r, o->rounds);
     vs_blas = mm_median(vs_blas_r, o->rounds);
     vs_f32 = mm_median(vs_f32_r, o->rounds);
+    frac = mm_median(frac_r, o->rounds);
     (void)runs_ignored;
     gflops = flops / t / 1e9;
     bound = bench_roofline_bound(roof, flops / bytes);
@@ -476,7 +491,7 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
     bench_table_cell(table, "%.3f", t * 1e3);
     bench_table_cell(table, "%.1f", gflops);
     bench_table_cell(table, "%.1f", bytes / t / 1e9);
-    bench_table_cell(table, "%.0f%%", 100 * gflops / bound);
+    bench_table_cell(table, "%.0f%%", 100 * frac);
     if (isnan(t_blas))
         bench_table_cell(table, "n/a");
     else
@@ -495,7 +510,7 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
                   bench_json_num(t), "runs", runs, "flops", bench_json_num(flops), "bytes",
                   bench_json_num(bytes), "gflops", bench_json_num(gflops), "gbs",
                   bench_json_num(bytes / t / 1e9), "roofline_gflops", bench_json_num(bound),
-                  "roofline_fraction", bench_json_num(gflops / bound), "openblas_time_s",
+                  "roofline_fraction", bench_json_num(frac), "openblas_time_s",
                   bench_json_num(t_blas), "vs_openblas", bench_json_num(vs_blas), "f32_time_s",
                   bench_json_num(t_f32), "vs_f32", bench_json_num(vs_f32), "max_rel_err",
                   bench_json_num(err_rel), "copies",
@@ -529,9 +544,10 @@ static void matmul_usage(FILE *f)
             "                 1024,2048,4096,1x4096x4096,1x11008x4096\n"
             "  --threads N    threads for the kernels and OpenBLAS (default: all cores)\n"
             "  --repeat R     timed runs per figure after a warm-up (default 5)\n"
-            "  --rounds N     time each case N times over, OpenBLAS after ours each round\n"
-            "                 (a pause between); print the medians over rounds of the times\n"
-            "                 and of the ratios (default 1)\n"
+            "  --rounds N     time each case N times over: the roofline measured again\n"
+            "                 (unless --roofline), ours, a pause, OpenBLAS, a pause; print\n"
+            "                 the medians over rounds of the times, the fraction of the\n"
+            "                 roofline and the ratios (default 1)\n"
             "  --group G      q8 group size (default 32)\n"
             "  --no-pack      q8: keep the int8 and the scales in separate arrays (default:\n"
             "                 re-laid by kn_pack_q8 first, as a model loader would)\n"
@@ -669,9 +685,10 @@ static int matmul_exec(int argc, char **argv)
         if (mm_run_case(&o, &o.cases[i], &roof, table, json_object_get(doc, "results"), &e) != 0)
             goto err;
     if (o.rounds > 1)
-        printf("matmul on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s; medians over %d rounds of a "
+        printf("matmul on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s%s; medians over %d rounds of a "
                "median of %d runs\n",
-               o.threads, kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops, o.rounds, o.repeat);
+               o.threads, kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops,
+               o.roofline_file == NULL ? " at start, measured again each round" : "", o.rounds, o.repeat);
     else
         printf("matmul on %d threads (%s); roofline %.1f GB/s, %.1f GFLOP/s; median of %d runs\n", o.threads,
                kn_isa_name(kn_get_isa()), roof.bandwidth_gbs, roof.peak_gflops, o.repeat);
