@@ -12,6 +12,7 @@
 
 #include "common/duration.h"
 #include "common/log.h"
+#include "common/path.h"
 #include "reports/report.h"
 #include "sim/command.h"
 #include "sim/scenario.h"
@@ -39,26 +40,6 @@ static void cmd_run_usage(FILE *f)
             "  -h, --help              this help\n"
             "\n"
             "Exit status: 0 ok, 1 failure (I/O), 2 bad input (the message names FILE:LINE).\n");
-}
-
-/* mkdir -p. */
-static int cmd_run_mkdirs(const char *dir, struct err *e)
-{
-    char path[4096];
-    size_t i, n = strlen(dir);
-
-    if (n == 0 || n >= sizeof(path))
-        return err_set(e, ERR_INPUT, "bad output directory '%s'", dir);
-    memcpy(path, dir, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        path[i] = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return err_sys(e, errno, "%s", path);
-        path[i] = i < n ? '/' : '\0';
-    }
-    return 0;
 }
 
 static double cmd_run_get(json_t *summary, const char *a, const char *b, const char *c)
@@ -165,7 +146,7 @@ static int cmd_run_exec(int argc, char **argv)
         snprintf(outdir, sizeof(outdir), "out/%s", sc->name);
     else
         snprintf(outdir, sizeof(outdir), "%s", out);
-    if (cmd_run_mkdirs(outdir, &e) < 0)
+    if (path_mkdirs(outdir, &e) < 0)
         goto fail;
     opt.outdir = outdir;
     opt.progress = !quiet && isatty(STDERR_FILENO);

@@ -15,30 +15,12 @@
 #include <xxhash.h>
 
 #include "common/log.h"
+#include "common/path.h"
 #include "sim/scenario.h"
 #include "workloads/trace.h"
 
 #define TUNE_SHARD_MAGIC "# llmsim tune shard v1"
 #define TUNE_LINE_MAX 8192
-
-int tune_mkdirs(const char *dir, struct err *e)
-{
-    char path[4096];
-    size_t i, n = strlen(dir);
-
-    if (n == 0 || n >= sizeof(path))
-        return err_set(e, ERR_INPUT, "bad output directory '%s'", dir);
-    memcpy(path, dir, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        path[i] = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return err_sys(e, errno, "%s", path);
-        path[i] = i < n ? '/' : '\0';
-    }
-    return 0;
-}
 
 /* XXH64 of the scenario file's bytes and the --set overrides. */
 static int tune_fingerprint(const char *path, char *const *sets, int nsets, uint64_t *out, struct err *e)
@@ -418,7 +400,7 @@ int tune_run(const char *path, char *const *sets, int nsets, const struct tune_o
     int rc = -1;
 
     memset(&r, 0, sizeof(r));
-    if (tune_mkdirs(opt->outdir, e) < 0)
+    if (path_mkdirs(opt->outdir, e) < 0)
         return -1;
     if (tune_ctx_init(&ctx, path, sets, nsets, opt, e) < 0)
         goto out;
@@ -546,7 +528,7 @@ int tune_merge(char *const *dirs, int ndirs, const struct tune_options *opt, str
                     (i / (size_t)first.seeds) % (size_t)first.count);
             goto out;
         }
-    if (tune_mkdirs(opt->outdir, e) < 0 || tune_ctx_init(&ctx, first.scenario, first.sets, first.nsets, opt, e) < 0)
+    if (path_mkdirs(opt->outdir, e) < 0 || tune_ctx_init(&ctx, first.scenario, first.sets, first.nsets, opt, e) < 0)
         goto out;
     if (tune_fingerprint(ctx.real_path, first.sets, first.nsets, &fp, e) < 0)
         goto out;

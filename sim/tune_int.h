@@ -190,7 +190,4 @@ int tune_write_manifests(struct tune_ctx *ctx, const struct tune_result *r, stru
 /* Shard files: write the jobs of this shard; read them back for a merge. */
 int tune_shard_write(const struct tune_ctx *ctx, const struct tune_job *jobs, size_t njobs, struct err *e);
 
-/* mkdir -p */
-int tune_mkdirs(const char *dir, struct err *e);
-
 #endif

@@ -10,6 +10,8 @@
  * (Deployment and container "llmserve", label app.kubernetes.io/name). */
 #include "sim/tune_int.h"
 
+#include "common/path.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -440,7 +442,7 @@ int tune_write_manifests(struct tune_ctx *ctx, const struct tune_result *r, stru
     int rc = -1;
 
     snprintf(dir, sizeof(dir), "%s/manifests", ctx->opt->outdir);
-    if (tune_mkdirs(dir, e) < 0 || tune_candidate_sets(&ctx->spec, b->cand, &cand, e) < 0)
+    if (path_mkdirs(dir, e) < 0 || tune_candidate_sets(&ctx->spec, b->cand, &cand, e) < 0)
         return -1;
     all = calloc((size_t)ctx->nsets + ctx->spec.nknobs + 1, sizeof(*all));
     if (all == NULL) {

@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/conf.h"
 #include "common/duration.h"
 #include "common/err.h"
 #include "common/hist.h"
+#include "common/path.h"
 #include "common/rng.h"
 
 /* Assert that message M contains S, printing M when it does not. */
@@ -1424,6 +1426,76 @@ static Suite *suite_conf(void)
     return s;
 }
 
+/* ==== path ================================================================= */
+
+/* Whether PATH is a directory. */
+static int is_dir(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+START_TEST(test_path_mkdirs)
+{
+    char dir[512], file[600], big[5000];
+    struct err e = {0};
+    FILE *f;
+
+    /* nested, then again (existing: fine), with a trailing slash */
+    snprintf(dir, sizeof(dir), "%s/a/b/c", conf_tmpdir);
+    ck_assert_int_eq(path_mkdirs(dir, &e), 0);
+    ck_assert(is_dir(dir));
+    ck_assert_int_eq(path_mkdirs(dir, &e), 0);
+    snprintf(dir, sizeof(dir), "%s/a/d/", conf_tmpdir);
+    ck_assert_int_eq(path_mkdirs(dir, &e), 0);
+    snprintf(dir, sizeof(dir), "%s/a/d", conf_tmpdir);
+    ck_assert(is_dir(dir));
+    /* the directories above a file, not the file */
+    snprintf(file, sizeof(file), "%s/x/y/out.json", conf_tmpdir);
+    ck_assert_int_eq(path_mkdirs_for(file, &e), 0);
+    snprintf(dir, sizeof(dir), "%s/x/y", conf_tmpdir);
+    ck_assert(is_dir(dir));
+    ck_assert(!is_dir(file));
+    ck_assert_int_eq(path_mkdirs_for("out.json", &e), 0); /* a bare name: nothing */
+    ck_assert_int_eq(path_mkdirs_for("/out.json", &e), 0);
+    /* a file in the way is named */
+    snprintf(file, sizeof(file), "%s/plain", conf_tmpdir);
+    f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    snprintf(dir, sizeof(dir), "%s/plain/sub", conf_tmpdir);
+    err_clear(&e);
+    ck_assert_int_eq(path_mkdirs(dir, &e), -1);
+    ck_assert_msg(strstr(e.msg, "plain/sub") != NULL, "%s", e.msg);
+    /* empty and oversized paths are refused, not truncated */
+    err_clear(&e);
+    ck_assert_int_eq(path_mkdirs("", &e), -1);
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    err_clear(&e);
+    ck_assert_int_eq(path_mkdirs(big, &e), -1);
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    ck_assert_uint_lt(strlen(e.msg), 200);
+    big[4500] = '/'; /* a directory part over the limit */
+    err_clear(&e);
+    ck_assert_int_eq(path_mkdirs_for(big, &e), -1);
+    ck_assert_int_eq(e.code, ERR_INPUT);
+}
+END_TEST
+
+static Suite *suite_path(void)
+{
+    Suite *s = suite_create("path");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, conf_setup, conf_teardown);
+    tcase_add_test(tc, test_path_mkdirs);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 int main(void)
 {
     SRunner *sr = srunner_create(suite_err());
@@ -1433,6 +1505,7 @@ int main(void)
     srunner_add_suite(sr, suite_hist());
     srunner_add_suite(sr, suite_rng());
     srunner_add_suite(sr, suite_conf());
+    srunner_add_suite(sr, suite_path());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -56,6 +56,9 @@ expect_fail "--prompt-mode other exits 2" 2 "--prompt-mode" "$llmload" --url htt
 expect_fail "an unknown --format exits 2" 2 "unknown format" "$llmload" --url http://127.0.0.1:1 --trace "$tmp/small.csv" --format nope
 expect_fail "a missing trace fails naming it" 1 "nonexistent.csv" "$llmload" --url http://127.0.0.1:1 --trace "$tmp/nonexistent.csv"
 expect_fail "an unreachable server fails saying so" 1 "127.0.0.1:1" "$llmload" --url http://127.0.0.1:1 --trace "$tmp/small.csv" -o "$tmp/x.json"
+: >"$tmp/afile"
+expect_fail "an output directory that cannot be made is named, before any request" 1 "afile/sub" \
+    "$llmload" --url http://127.0.0.1:1 --trace "$tmp/small.csv" -o "$tmp/afile/sub/x.json"
 
 # --- a hostile peer ----------------------------------------------------------------------
 # Each request's max_tokens picks the misbehaviour (the trace's output length).
@@ -222,7 +225,11 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 assert len(rows) == 6 and abs(max(float(r['arrival_s']) for r in rows) - 1.0) < 1e-6, rows
 " "$tmp/slow-requests.csv"
         # Not streamed: the answer comes whole, so TTFT = E2E and no TPOT.
-        "$llmload" --url "$url/v1/completions" --trace "$tmp/real-trace.csv" --max-requests 4 -o "$tmp/whole.json" -q 2>/dev/null
+        # (-o in directories that do not exist yet: llmload makes them.)
+        "$llmload" --url "$url/v1/completions" --trace "$tmp/real-trace.csv" --max-requests 4 \
+            -o "$tmp/new/dir/whole.json" -q 2>/dev/null
+        check "-o makes its directories (summary and CSV)" test -s "$tmp/new/dir/whole.json" -a -s "$tmp/new/dir/whole-requests.csv"
+        cp "$tmp/new/dir/whole.json" "$tmp/whole.json"
         check "not streamed: TTFT is the whole answer, no TPOT" test "$(json "$tmp/whole.json" \
             "(d['requests']['completed'], d['latency_s']['ttft']['p50'] == d['latency_s']['e2e']['p50'], d['latency_s']['tpot']['p50'])")" = "(4, True, 0.0)"
         # Chat endpoint.

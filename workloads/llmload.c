@@ -27,6 +27,7 @@
 #include "common/duration.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/path.h"
 #include "workloads/llmload.h"
 #include "workloads/llmload_int.h"
 #include "workloads/trace.h"
@@ -73,7 +74,7 @@ static void load_usage(FILE *f)
             "  --timeout D          give up on a request after D (default 10m)\n"
             "  --max-concurrency N  requests in flight at most (default 10000); arrivals beyond it wait,\n"
             "                       which is counted as the client being the bottleneck\n"
-            "  -o, --output FILE    the summary (default results.json)\n"
+            "  -o, --output FILE    the summary (default results.json; missing directories are made)\n"
             "  --csv FILE           the per-request CSV (default: the summary's name, -requests.csv)\n"
             "  -q, --quiet          no report on stdout\n"
             "  -h, --help           this help\n"
@@ -297,6 +298,9 @@ static int load_main(int argc, char **argv)
         }
         o.csv = o.csv_owned;
     }
+    /* the directories of the outputs, before the replay rather than after */
+    if (path_mkdirs_for(o.out, &e) < 0 || path_mkdirs_for(o.csv, &e) < 0)
+        goto fail;
     {
         /* Never write the results over the trace being read. */
         struct stat st_t, st_o;
