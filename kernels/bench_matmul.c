@@ -32,7 +32,8 @@
 #define MM_MAX_CASES 64
 #define MM_ERR_SAMPLES 256
 #define MM_MAX_ROUNDS 100
-#define MM_WARM_S 0.05 /* seconds of warm-up calls before each timing */
+#define MM_WARM_S 0.05  /* seconds of warm-up calls before each timing */
+#define MM_BUDGET_S 5.0 /* a call longer than this is timed once */
 
 struct mm_opts {
     const char *backend; /* "cpu", "ref" or "openblas" */
@@ -130,15 +131,18 @@ static void mm_call(void *arg, int i)
 /* Call R for at least MM_WARM_S (once at least): threads woken and caches
  * and TLBs filled before a timing, also after a pause (bench_settle), when
  * the VM may have idled the cores; one warm-up call alone left
- * microsecond-sized cases timed 10x slow after a pause. */
-static void mm_warm(struct mm_run *r)
+ * microsecond-sized cases timed 10x slow after a pause.  Returns the time of
+ * the first call (over MM_BUDGET_S, the caller takes it as the timing). */
+static double mm_warm(struct mm_run *r)
 {
-    double t0 = bench_now_s();
-    int i = 0;
+    double t0 = bench_now_s(), first;
+    int i = 1;
 
-    do
+    mm_call(r, 0);
+    first = bench_now_s() - t0;
+    while (first <= MM_BUDGET_S && bench_now_s() - t0 < MM_WARM_S)
         mm_call(r, i++);
-    while (bench_now_s() - t0 < MM_WARM_S);
+    return first;
 }
 
 /* Everything one case allocates, freed by mm_case_free. */
@@ -325,9 +329,14 @@ static double mm_time(struct mm_data *d, const struct kn_backend *be, struct kn_
 {
     struct mm_run r = {.be = be, .w = wv, .x = d->x, .out = d->out, .copies = wcopies, .m = m};
     struct bench_timing t;
+    double first = mm_warm(&r);
 
-    mm_warm(&r);
-    t = bench_time(mm_call, &r, repeat, 5.0);
+    if (first > MM_BUDGET_S) { /* slow (the reference on large cases): once is enough */
+        *runs = 1;
+        *last = r.last;
+        return first;
+    }
+    t = bench_time(mm_call, &r, repeat, MM_BUDGET_S);
 
     *runs = t.runs;
     *last = r.last;
@@ -363,15 +372,9 @@ static int mm_time_pair(struct mm_data *d, int m, int repeat, const struct kn_ba
     double t0, warm_a, warm_b, *sa, *sb;
     int i;
 
-    mm_warm(&ra);
-    mm_warm(&rb);
-    t0 = bench_now_s();
-    mm_call(&ra, 0);
-    warm_a = bench_now_s() - t0;
-    t0 = bench_now_s();
-    mm_call(&rb, 0);
-    warm_b = bench_now_s() - t0;
-    if (warm_a > 5.0 || warm_b > 5.0) {
+    warm_a = mm_warm(&ra);
+    warm_b = mm_warm(&rb);
+    if (warm_a > MM_BUDGET_S || warm_b > MM_BUDGET_S) {
         mm_call(&ra, 0); /* A's output last, for the error check */
         *ta = warm_a;
         *tb = warm_b;
