@@ -23,7 +23,10 @@
  * others, and later requests, go on.  A device error that corrupts the
  * context fails every later step too: after ENGINE_BROKEN_STEPS failures in
  * a row the engine breaks (engine_break): it fails what it holds, refuses
- * new requests and stays so until the process is restarted. */
+ * new requests and stays so until the process is restarted.
+ *
+ * What each new token becomes (text, stop strings, events) is in
+ * engine_text.c; the structures both share are in engine_int.h. */
 #include "config.h"
 
 #include <assert.h>
@@ -34,104 +37,9 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "common/rng.h"
-#include "kernels/kernels.h"
-#include "server/engine.h"
-#include "server/forward.h"
-#include "server/kvcache.h"
-#include "server/model.h"
-#include "server/tokenizer.h"
+#include "server/engine_int.h"
 
-/* The RNG stream of request sampling (common/rng.h): a request draws from
- * stream ENGINE_RNG_STREAM of its own seed. */
-#define ENGINE_RNG_STREAM (RNG_STREAM_USER + 1)
-
-/* Ids generated in the llama2.c convention when the model has no tokenizer. */
-#define ENGINE_DEFAULT_BOS 1
-#define ENGINE_DEFAULT_EOS 2
-
-struct engine_req {
-    uint64_t id;
-    struct engine_req *next;  /* in the waiting list */
-    int cancelled;            /* set by engine_cancel (under the lock) */
-
-    /* what was asked */
-    struct engine_params p;
-    char **stop;              /* p.n_stop copies; p.stop points here */
-    size_t stop_max_len;
-    engine_event_fn fn;
-    void *ctx;
-
-    /* tokens: the prompt, then the ones generated */
-    int *tokens;
-    int n_tokens;
-    int cap;
-    int n_prompt;
-    int n_generated;
-    int n_cached;             /* positions whose K/V are in the cache */
-    struct kv_seq kv;
-    struct rng rng;
-    int started;              /* admitted once (counted in the statistics) */
-
-    /* text: what the tokens decode to; text_sent bytes went to the callback */
-    struct detok detok;
-    char *text;
-    size_t text_len;
-    size_t text_cap;
-    size_t text_sent;
-
-    double t_submit, t_sched, t_first;
-    int cut;                  /* ended on a stop string: no text after it */
-    enum engine_finish finish; /* set when it ends on the engine thread */
-    const char *error;
-    enum err_code error_code; /* with error: ERR_INPUT or ERR_SYSTEM (engine_event) */
-};
-
-/* One sequence's part of the step being run. */
-struct engine_slot {
-    struct engine_req *r;
-    int chunk;
-};
-
-struct engine {
-    struct model *m;
-    struct engine_opts o;
-    struct kv_cache kv;
-    struct forward *fwd;
-    int bos, eos;
-
-    pthread_t thread;
-    int thread_started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-
-    /* under mu */
-    int stop;
-    char fail_next[256];         /* engine_fail_next_steps' message */
-    int fail_next_n;             /* steps it still fails */
-    char broken_why[ERR_MSG_MAX + 128]; /* once st.broken: why (set once, then read-only) */
-    char broken_msg[ERR_MSG_MAX + 160]; /* "engine broken: " and why, the requests' error */
-    struct engine_req *wait_head, *wait_tail;
-    int n_waiting;
-    struct engine_req **running; /* oldest first */
-    int n_running;
-    uint64_t next_id;
-    struct engine_stats st;
-
-    /* the engine thread's */
-    struct engine_slot *slots;
-    struct forward_seq *fs;
-    float *logits;               /* (max_batch, vocab) */
-    struct kn_prob_index *scratch;
-    char *tmp;                   /* detok output */
-    char step_error[ERR_MSG_MAX + 64]; /* why the last failed step failed */
-    int failed_in_row;           /* steps failed since the last one that succeeded */
-};
-
-/* Bytes detok_push may write for one token (a piece, or replacement characters). */
-#define ENGINE_TMP_BYTES 512
-
-static double engine_now_s(void)
+double engine_now_s(void)
 {
     struct timespec ts;
 
@@ -155,156 +63,6 @@ static void engine_req_free(struct engine *eng, struct engine_req *r)
     free(r->tokens);
     free(r->text);
     free(r);
-}
-
-/* Append N bytes to R's text.  -1 when memory runs out. */
-static int engine_text_append(struct engine_req *r, const char *s, size_t n)
-{
-    if (r->text_len + n + 1 > r->text_cap) {
-        size_t cap = r->text_cap > 0 ? r->text_cap : 256;
-        char *t;
-
-        while (cap < r->text_len + n + 1)
-            cap *= 2;
-        t = realloc(r->text, cap);
-        if (t == NULL)
-            return -1;
-        r->text = t;
-        r->text_cap = cap;
-    }
-    memcpy(r->text + r->text_len, s, n);
-    r->text_len += n;
-    r->text[r->text_len] = '\0';
-    return 0;
-}
-
-/* Send R's event: a token (finish NONE) or the final one.  TEXT_END: the
- * text up to here is released (text_sent advances to it). */
-static void engine_emit(struct engine_req *r, enum engine_finish finish, int token, size_t text_end)
-{
-    struct engine_event ev = {
-        .id = r->id,
-        .finish = finish,
-        .token = token,
-        .text = r->text != NULL ? r->text + r->text_sent : "",
-        .text_len = text_end > r->text_sent ? text_end - r->text_sent : 0,
-        .prompt_tokens = r->n_prompt,
-        .completion_tokens = r->n_generated,
-        .queue_s = r->t_sched > 0 ? r->t_sched - r->t_submit : 0,
-        .ttft_s = r->t_first > 0 ? r->t_first - r->t_submit : 0,
-        .error = finish == ENGINE_FINISH_ERROR ? r->error : NULL,
-        .error_code = finish == ENGINE_FINISH_ERROR ? r->error_code : ERR_OK,
-    };
-
-    if (text_end > r->text_sent)
-        r->text_sent = text_end;
-    r->fn(r->ctx, &ev);
-}
-
-/* The final event: whatever text is still held back goes with it (unless it
- * ended on a stop string, whose text was cut before the string). */
-static void engine_finish_req(struct engine *eng, struct engine_req *r, enum engine_finish finish)
-{
-    size_t end = r->text_sent;
-
-    if (!r->cut) {
-        if (r->detok.t != NULL && finish != ENGINE_FINISH_CANCELLED) {
-            size_t n = detok_flush(&r->detok, eng->tmp, ENGINE_TMP_BYTES);
-
-            /* out of memory: the tail is lost, the request ends anyway */
-            if (n > 0)
-                (void)engine_text_append(r, eng->tmp, n);
-        }
-        end = r->text_len;
-    }
-    engine_emit(r, finish, -1, end);
-}
-
-/* ---- stop strings ---------------------------------------------------------------------- */
-
-/* Where the first stop string starts in R's unsent text (an offset into
- * r->text), or -1. */
-static long engine_stop_find(const struct engine_req *r)
-{
-    long best = -1;
-
-    for (int i = 0; i < r->p.n_stop; i++) {
-        size_t sl = strlen(r->stop[i]);
-        const char *hit;
-
-        if (sl == 0 || r->text_len < r->text_sent + sl)
-            continue;
-        hit = memmem(r->text + r->text_sent, r->text_len - r->text_sent, r->stop[i], sl);
-        if (hit != NULL && (best < 0 || hit - r->text < best))
-            best = hit - r->text;
-    }
-    return best;
-}
-
-/* Bytes at the end of R's unsent text that begin some stop string (and so
- * are held back until the next tokens decide). */
-static size_t engine_stop_hold(const struct engine_req *r)
-{
-    size_t unsent = r->text_len - r->text_sent, hold = 0;
-
-    for (int i = 0; i < r->p.n_stop; i++) {
-        size_t sl = strlen(r->stop[i]);
-
-        for (size_t n = sl - (sl > 0); n > hold; n--)
-            if (n <= unsent && memcmp(r->text + r->text_len - n, r->stop[i], n) == 0) {
-                hold = n;
-                break;
-            }
-    }
-    return hold;
-}
-
-/* ---- after a step: one new token for R -------------------------------------------------- */
-
-/* Take token TOKEN for R: events, and whether it ends R (R->finish set). */
-static void engine_take_token(struct engine *eng, struct engine_req *r, int token)
-{
-    int cfg_seq = eng->m->cfg.seq_len;
-    long stop_at;
-
-    if (r->t_first == 0)
-        r->t_first = engine_now_s();
-    if (!r->p.ignore_eos && (token == eng->eos || token == eng->bos)) {
-        /* EOS, or BOS (llama2.c's story models start a new text with it) */
-        r->finish = ENGINE_FINISH_STOP;
-        engine_finish_req(eng, r, ENGINE_FINISH_STOP);
-        return;
-    }
-    assert(r->n_tokens < r->cap);
-    r->tokens[r->n_tokens++] = token;
-    r->n_generated++;
-    if (r->detok.t != NULL) {
-        size_t n = detok_push(&r->detok, token, eng->tmp, ENGINE_TMP_BYTES);
-
-        if (n > 0 && engine_text_append(r, eng->tmp, n) < 0) {
-            r->error = "out of memory for the text";
-            r->error_code = ERR_SYSTEM;
-            r->finish = ENGINE_FINISH_ERROR;
-            engine_finish_req(eng, r, ENGINE_FINISH_ERROR);
-            return;
-        }
-    }
-    stop_at = r->p.n_stop > 0 ? engine_stop_find(r) : -1;
-    if (stop_at >= 0) {
-        /* the text ends before the stop string */
-        engine_emit(r, ENGINE_FINISH_NONE, token, (size_t)stop_at);
-        r->finish = ENGINE_FINISH_STOP;
-        r->cut = 1;
-        engine_finish_req(eng, r, ENGINE_FINISH_STOP);
-        return;
-    }
-    if (r->n_generated >= r->p.max_tokens || r->n_tokens >= cfg_seq) {
-        engine_emit(r, ENGINE_FINISH_NONE, token, r->text_len);
-        r->finish = ENGINE_FINISH_LENGTH;
-        engine_finish_req(eng, r, ENGINE_FINISH_LENGTH);
-        return;
-    }
-    engine_emit(r, ENGINE_FINISH_NONE, token, r->text_len - engine_stop_hold(r));
 }
 
 /* ---- scheduling (under the lock) -------------------------------------------------------- */
