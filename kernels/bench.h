@@ -154,9 +154,13 @@ int bench_roofline_measure(int threads, size_t bytes, int repeat, struct bench_r
  * naming the file. */
 int bench_roofline_load(const char *file, int threads, struct bench_roofline *r, struct err *e);
 
+/* The array a quick roofline reads on THREADS threads: 4x the LLC per
+ * thread, at least 256 MiB (out of every cache). */
+size_t bench_roofline_bytes(int threads);
+
 /* The roofline a matmul or attention subcommand compares against: loaded
- * from FILE when it is not NULL, else measured quickly (an array of 4x the
- * LLC per thread, at least 256 MiB, 3 repeats) on THREADS threads, and logged. */
+ * from FILE when it is not NULL, else measured quickly (bench_roofline_bytes,
+ * 3 repeats) on THREADS threads, and logged. */
 int bench_roofline_get(const char *file, int threads, struct bench_roofline *r, struct err *e);
 
 /* The attainable GFLOP/s at arithmetic intensity AI (FLOP per byte):

@@ -221,7 +221,6 @@ static int att_run_mode(const struct att_opts *o, int decode, const struct bench
     struct bench_timing t, tr;
     double kv_bytes, bytes, flops, gflops, gbs, frac, err_rel, bw;
     double time_r[ATT_MAX_ROUNDS], frac_r[ATT_MAX_ROUNDS], bw_r[ATT_MAX_ROUNDS];
-    size_t roof_bytes = 4 * bench_llc_bytes() * (size_t)o->threads;
     json_t *rounds_json;
     double hd = s->head_dim, nh = s->n_heads, nkv = s->n_kv_heads;
 
@@ -244,14 +243,12 @@ static int att_run_mode(const struct att_opts *o, int decode, const struct bench
         rrun.prefill = ref->attention_prefill;
     }
     log_debug("attention %s %d: %d copies", decode ? "decode" : "prefill", ctx, d.copies);
-    if (roof_bytes < ((size_t)256 << 20))
-        roof_bytes = (size_t)256 << 20;
     rounds_json = json_array();
     for (int r = 0; r < o->rounds; r++) {
         struct bench_roofline rr = *roof;
 
         if (o->rounds > 1 && o->roofline_file == NULL &&
-            bench_roofline_measure(o->threads, roof_bytes, 1, &rr, e) != 0) {
+            bench_roofline_measure(o->threads, bench_roofline_bytes(o->threads), 1, &rr, e) != 0) {
             json_decref(rounds_json);
             att_data_free(&d);
             return -1;

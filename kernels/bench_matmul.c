@@ -432,15 +432,10 @@ static int mm_run_case(const struct mm_opts *o, const struct bench_mnk *c,
         double tr, tr_f32 = NAN, tr_blas = NAN;
         struct bench_roofline rr = *roof;
 
-        if (o->rounds > 1 && o->roofline_file == NULL) {
-            size_t roof_bytes = 4 * bench_llc_bytes() * (size_t)o->threads;
-
-            if (roof_bytes < ((size_t)256 << 20))
-                roof_bytes = (size_t)256 << 20;
-            if (bench_roofline_measure(o->threads, roof_bytes, 1, &rr, e) != 0) {
-                mm_data_free(&d);
-                return -1;
-            }
+        if (o->rounds > 1 && o->roofline_file == NULL &&
+            bench_roofline_measure(o->threads, bench_roofline_bytes(o->threads), 1, &rr, e) != 0) {
+            mm_data_free(&d);
+            return -1;
         }
         if (o->dtype == KN_F32) {
             tr = mm_time(&d, be, d.w32v, d.w32copies_n, (int)c->m, o->repeat, &runs, &last);

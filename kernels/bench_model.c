@@ -270,9 +270,7 @@ static int bench_model_exec(int argc, char **argv)
     kn_set_threads((int)threads);
     if (roof_file != NULL && bench_roofline_load(roof_file, (int)threads, &roof, &e) != 0)
         return bench_fail(&e);
-    roof_bytes = 4 * bench_llc_bytes() * (size_t)threads;
-    if (roof_bytes < ((size_t)256 << 20))
-        roof_bytes = (size_t)256 << 20;
+    roof_bytes = bench_roofline_bytes((int)threads);
 
     if (bench_step_open(&b32, model, 0, (int)batch, (int)prefill, "cpu", &e) < 0)
         goto out;

@@ -304,15 +304,18 @@ int bench_roofline_load(const char *file, int threads, struct bench_roofline *r,
     return 0;
 }
 
-int bench_roofline_get(const char *file, int threads, struct bench_roofline *r, struct err *e)
+size_t bench_roofline_bytes(int threads)
 {
     size_t bytes = 4 * bench_llc_bytes() * (size_t)threads;
 
+    return bytes < ((size_t)256 << 20) ? (size_t)256 << 20 : bytes;
+}
+
+int bench_roofline_get(const char *file, int threads, struct bench_roofline *r, struct err *e)
+{
     if (file != NULL)
         return bench_roofline_load(file, threads, r, e);
-    if (bytes < ((size_t)256 << 20))
-        bytes = (size_t)256 << 20;
-    if (bench_roofline_measure(threads, bytes, 3, r, e) != 0)
+    if (bench_roofline_measure(threads, bench_roofline_bytes(threads), 3, r, e) != 0)
         return -1;
     log_info("roofline on %d threads: %.1f GB/s, %.1f GFLOP/s", threads, r->bandwidth_gbs,
              r->peak_gflops);
